@@ -1,0 +1,138 @@
+"""Aggregates of the ledger. Public methods decide (with ``rules``); the ``@event`` methods
+only assign, because their bodies run again on every replay."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger.accounts import Posting
+
+# Deterministic ids: the same key always names the same aggregate, so the store's unique
+# (originator_id, version) constraint is what makes a key move points at most once.
+NAMESPACE = UUID("6f1c6a4e-52b8-4c38-9a57-5b1d0c2f7a10")
+
+
+class Unit(Aggregate):
+    """A node of the community tree (street → community → compound → building; stations)."""
+
+    @event("Created")
+    def __init__(self, name: str, kind: str, parent_id: UUID | None, at: datetime) -> None:
+        self.name = name
+        self.kind = kind
+        self.parent_id = parent_id
+        self.created_at = at
+
+    @event("Moved")
+    def move(self, parent_id: UUID, at: datetime) -> None:
+        self.parent_id = parent_id
+
+
+class Volunteer(Aggregate):
+    @event("Registered")
+    def __init__(
+        self,
+        name: str,
+        unit_id: UUID,
+        phone_last4: str | None,
+        member_no: str | None,
+        at: datetime,
+    ) -> None:
+        self.name = name
+        self.unit_id = unit_id
+        self.phone_last4 = phone_last4
+        self.member_no = member_no
+        self.registered_at = at
+
+
+class MemberNumber(Aggregate):
+    """Index: a member number names exactly one volunteer."""
+
+    @staticmethod
+    def create_id(member_no: str) -> UUID:
+        return uuid5(NAMESPACE, "member:" + member_no)
+
+    @event("Claimed")
+    def __init__(self, member_no: str, volunteer_id: UUID) -> None:
+        self.member_no = member_no
+        self.volunteer_id = volunteer_id
+
+
+class LedgerTransaction(Aggregate):
+    """Postings that happen together, once per idempotency key."""
+
+    @staticmethod
+    def create_id(key: str) -> UUID:
+        return uuid5(NAMESPACE, "txn:" + key)
+
+    @event("Recorded")
+    def __init__(
+        self,
+        key: str,
+        kind: str,
+        postings: list[dict[str, object]],
+        minutes: int,
+        memo: str,
+        fingerprint: str,
+        actor: str,
+        unit_id: UUID | None,
+        reverses: UUID | None,
+        at: datetime,
+    ) -> None:
+        self.key = key
+        self.kind = kind
+        self.postings_data = postings
+        self.minutes = minutes
+        self.memo = memo
+        self.fingerprint = fingerprint
+        self.actor = actor
+        self.unit_id = unit_id
+        self.reverses = reverses
+        self.at = at
+        self.reversed_by: UUID | None = None
+
+    @property
+    def postings(self) -> list[Posting]:
+        return [Posting.from_dict(d) for d in self.postings_data]
+
+    @event("Reversed")
+    def mark_reversed(self, reversal_id: UUID, at: datetime) -> None:
+        self.reversed_by = reversal_id
+
+
+class AccessToken(Aggregate):
+    """A bearer token, stored as the hash of its secret, with a role and a scope."""
+
+    @staticmethod
+    def create_id(secret_hash: str) -> UUID:
+        return uuid5(NAMESPACE, "token:" + secret_hash)
+
+    @event("Issued")
+    def __init__(
+        self,
+        secret_hash: str,
+        role: str,
+        name: str,
+        unit_ids: list[UUID],
+        subject_id: UUID | None,
+        hint: str,
+        at: datetime,
+    ) -> None:
+        self.secret_hash = secret_hash
+        self.role = role
+        self.name = name
+        self.unit_ids = list(unit_ids)
+        self.subject_id = subject_id
+        self.hint = hint
+        self.issued_at = at
+        self.revoked_at: datetime | None = None
+
+    @event("Revoked")
+    def revoke(self, at: datetime) -> None:
+        self.revoked_at = at
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

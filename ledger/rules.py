@@ -1,0 +1,140 @@
+"""Pure rules of the ledger: no I/O, no clock, no library. Table-tested in tests/unit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from uuid import UUID
+
+from ledger.accounts import ISSUING, MERCHANT, VOLUNTEER, Posting, account_kind, is_volunteer
+from ledger.errors import InvalidAmount, InvalidRequest, NotReversible, UnitCycle, UnitKindNotAllowed
+
+# A single posting above this is a typo or an attack, not a good deed.
+MAX_POINTS_PER_POSTING = 1_000_000
+MAX_MINUTES_PER_POSTING = 60 * 24 * 31
+
+STREET, COMMUNITY, COMPOUND, BUILDING, STATION = "street", "community", "compound", "building", "station"
+UNIT_KINDS = (STREET, COMMUNITY, COMPOUND, BUILDING, STATION)
+
+# Which kind of unit may hang under which (None: a root).
+ALLOWED_PARENTS: Mapping[str, frozenset[str | None]] = {
+    STREET: frozenset({None}),
+    COMMUNITY: frozenset({STREET}),
+    COMPOUND: frozenset({COMMUNITY}),
+    BUILDING: frozenset({COMPOUND}),
+    STATION: frozenset({STREET, COMMUNITY, COMPOUND}),
+}
+
+
+def check_points(points: object, *, cap: int = MAX_POINTS_PER_POSTING) -> int:
+    """A point amount is a positive integer no larger than the cap."""
+    if isinstance(points, bool) or not isinstance(points, int):
+        raise InvalidAmount("points must be a whole number", points=repr(points))
+    if points <= 0:
+        raise InvalidAmount("points must be positive", points=points)
+    if points > cap:
+        raise InvalidAmount(f"points must be at most {cap}", points=points, cap=cap)
+    return points
+
+
+def check_minutes(minutes: object) -> int:
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0:
+        raise InvalidAmount("minutes must be a whole number, zero or more", minutes=repr(minutes))
+    if minutes > MAX_MINUTES_PER_POSTING:
+        raise InvalidAmount(f"minutes must be at most {MAX_MINUTES_PER_POSTING}", minutes=minutes)
+    return minutes
+
+
+def check_postings(postings: Sequence[Posting]) -> None:
+    """A transaction moves positive amounts between two different, known kinds of account."""
+    if not postings:
+        raise InvalidRequest("a transaction needs at least one posting")
+    for p in postings:
+        check_points(p.amount)
+        if p.source == p.destination:
+            raise InvalidRequest("a posting must move points between two different accounts")
+        for acct in (p.source, p.destination):
+            if account_kind(acct) not in (ISSUING, VOLUNTEER, MERCHANT):
+                raise InvalidRequest(f"unknown account {acct!r}")
+
+
+def net_deltas(postings: Iterable[Posting]) -> dict[str, int]:
+    """Each account's net change; the values always sum to zero (double entry)."""
+    deltas: dict[str, int] = defaultdict(int)
+    for p in postings:
+        deltas[p.source] -= p.amount
+        deltas[p.destination] += p.amount
+    return dict(deltas)
+
+
+def guarded_deltas(postings: Iterable[Posting]) -> list[tuple[str, int]]:
+    """The deltas the write side must check: volunteer accounts only, sorted so that
+    concurrent writers touch rows in the same order."""
+    return sorted((a, d) for a, d in net_deltas(postings).items() if is_volunteer(a) and d != 0)
+
+
+def may_debit(balance: int, amount: int) -> bool:
+    """A volunteer balance never goes below zero."""
+    return amount > 0 and balance - amount >= 0
+
+
+def earned_and_redeemed(account: str, posting: Posting) -> tuple[int, int]:
+    """How a posting changes a volunteer's "earned" and "redeemed" figures.
+
+    Earned is the net flow from issuing accounts (a reversed credit lowers it);
+    redeemed is the net flow to merchants (a reversed redemption lowers it).
+    """
+    if posting.destination == account:
+        other, sign = posting.source, 1
+    elif posting.source == account:
+        other, sign = posting.destination, -1
+    else:
+        return 0, 0
+    kind = account_kind(other)
+    if kind == ISSUING:
+        return sign * posting.amount, 0
+    if kind == MERCHANT:
+        return 0, -sign * posting.amount
+    return 0, 0
+
+
+def reversal_of(postings: Sequence[Posting], kind: str) -> list[Posting]:
+    """The compensating postings; a reversal itself is never reversed."""
+    if kind == "reversal":
+        raise NotReversible("a reversal cannot be reversed")
+    return [p.reversed() for p in postings]
+
+
+def check_unit_parent(kind: str, parent_kind: str | None) -> None:
+    if kind not in UNIT_KINDS:
+        raise UnitKindNotAllowed(f"unknown unit kind {kind!r}", kind=kind)
+    if parent_kind not in ALLOWED_PARENTS[kind]:
+        allowed = sorted(k or "none" for k in ALLOWED_PARENTS[kind])
+        raise UnitKindNotAllowed(
+            f"a {kind} cannot be placed under {parent_kind or 'nothing'}; allowed: {', '.join(allowed)}",
+            kind=kind,
+            parent_kind=parent_kind,
+        )
+
+
+def check_no_cycle(unit_id: UUID, new_parent_ancestry: Sequence[UUID]) -> None:
+    """Moving a unit under one of its own descendants (or itself) would make a cycle.
+
+    ``new_parent_ancestry`` is the new parent followed by its ancestors up to the root.
+    """
+    if unit_id in new_parent_ancestry:
+        raise UnitCycle("a unit cannot be moved under itself or one of its descendants", unit_id=str(unit_id))
+
+
+def within_scope(ancestry: Sequence[UUID], scope: Iterable[UUID]) -> bool:
+    """A thing in a unit is in scope when the unit or one of its ancestors is a scope unit."""
+    scope_set = set(scope)
+    return any(u in scope_set for u in ancestry)
+
+
+def fingerprint(payload: object) -> str:
+    """A stable hash of a request, to tell a retry from a different request with the same key."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
