@@ -1,0 +1,1 @@
+"""The read side: projections that follow the ledger's event log exactly once."""

@@ -1,0 +1,104 @@
+"""Balances (balance, earned, redeemed, minutes) and the entry history of every account."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from ledger import rules
+from ledger.accounts import Posting, account_kind
+from ledger.domain import LedgerTransaction
+from projections.base import Projection
+from projections.db import Tx
+
+_FIELDS = ("balance", "earned", "redeemed", "minutes", "entries")
+
+
+def iso(dt: datetime) -> str:
+    """Timestamps as fixed-width UTC text, so they sort as text on both stores."""
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_lines(postings: Sequence[Posting]) -> dict[str, tuple[int, str]]:
+    """Per account touched: its net amount and the counterparty (or "several")."""
+    nets = rules.net_deltas(postings)
+    partners: dict[str, set[str]] = {a: set() for a in nets}
+    for p in postings:
+        partners[p.source].add(p.destination)
+        partners[p.destination].add(p.source)
+    return {a: (nets[a], next(iter(partners[a])) if len(partners[a]) == 1 else "several") for a in nets}
+
+
+class AccountsProjection(Projection):
+    name = "accounts"
+    event_classes = (LedgerTransaction.Recorded,)  # type: ignore[attr-defined]
+    tables = ("balances", "entries")
+
+    def schema(self, *, postgres: bool) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS balances ("
+            "account TEXT PRIMARY KEY, kind TEXT NOT NULL, "
+            "balance BIGINT NOT NULL, earned BIGINT NOT NULL, redeemed BIGINT NOT NULL, "
+            "minutes BIGINT NOT NULL, entries BIGINT NOT NULL, last_seq BIGINT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS entries ("
+            "account TEXT NOT NULL, seq BIGINT NOT NULL, transaction_id TEXT NOT NULL, "
+            "kind TEXT NOT NULL, amount BIGINT NOT NULL, balance_after BIGINT NOT NULL, "
+            "counterparty TEXT NOT NULL, minutes BIGINT NOT NULL, memo TEXT NOT NULL, "
+            "at TEXT NOT NULL, reverses TEXT, PRIMARY KEY (account, seq))",
+        ]
+
+    def apply(self, tx: Tx, batch: Sequence[tuple[int, Any]]) -> None:
+        touched = sorted({acct for _, e in batch for p in e.postings for acct in (p["source"], p["destination"])})
+        state = self._load(tx, touched)
+        entries: list[tuple[Any, ...]] = []
+        for seq, e in batch:
+            postings = [Posting.from_dict(p) for p in e.postings]
+            for account, (amount, counterparty) in sorted(entry_lines(postings).items()):
+                row = state.setdefault(account, dict.fromkeys(_FIELDS, 0))
+                row["balance"] += amount
+                minutes = 0
+                for p in postings:
+                    earned, redeemed = rules.earned_and_redeemed(account, p)
+                    row["earned"] += earned
+                    row["redeemed"] += redeemed
+                if account_kind(account) == "volunteer":
+                    minutes = rules.minutes_for(account, postings, e.minutes)
+                    row["minutes"] += minutes
+                row["entries"] += 1
+                row["last_seq"] = seq
+                entries.append(
+                    (
+                        account, seq, str(e.originator_id), e.kind, amount, row["balance"], counterparty,
+                        minutes, e.memo, iso(e.at), str(e.reverses) if e.reverses else None,
+                    )
+                )
+        tx.executemany(
+            "INSERT INTO balances (account, kind, balance, earned, redeemed, minutes, entries, last_seq) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (account) DO UPDATE SET "
+            "balance = excluded.balance, earned = excluded.earned, redeemed = excluded.redeemed, "
+            "minutes = excluded.minutes, entries = excluded.entries, last_seq = excluded.last_seq",
+            [
+                (a, account_kind(a), r["balance"], r["earned"], r["redeemed"], r["minutes"], r["entries"], r["last_seq"])
+                for a, r in state.items()
+                if "last_seq" in r
+            ],
+        )
+        tx.executemany(
+            "INSERT INTO entries (account, seq, transaction_id, kind, amount, balance_after, counterparty, "
+            "minutes, memo, at, reverses) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            entries,
+        )
+
+    @staticmethod
+    def _load(tx: Tx, accounts: list[str]) -> dict[str, dict[str, int]]:
+        state: dict[str, dict[str, int]] = {}
+        for i in range(0, len(accounts), 500):
+            chunk = accounts[i : i + 500]
+            marks = ", ".join(["%s"] * len(chunk))
+            for row in tx.all(
+                f"SELECT account, balance, earned, redeemed, minutes, entries FROM balances WHERE account IN ({marks})",
+                chunk,
+            ):
+                state[row["account"]] = {f: int(row[f]) for f in _FIELDS}
+        return state

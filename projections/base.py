@@ -1,0 +1,154 @@
+"""Projection machinery: follow the ledger's notifications and commit each batch of rows
+together with the projection's position (an eventsourcing ``Tracking`` record) in one
+transaction.
+
+Exactly once: the position is advanced by compare-and-set as the first statement of the
+transaction (it takes the row's write lock), so a second worker or a restarted one that
+read from an old position fails and rolls back instead of applying events twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.utils import get_topic
+
+from ledger.application import Ledger
+from projections.db import Database, Tx
+
+log = logging.getLogger(__name__)
+
+TRACKING_TABLE = "projection_tracking"
+
+
+class TrackingConflict(Exception):
+    """Another worker moved this projection's position first; nothing was applied."""
+
+
+class Projection(ABC):
+    name: ClassVar[str]
+    event_classes: ClassVar[tuple[type, ...]]
+    tables: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def schema(self, *, postgres: bool) -> list[str]:
+        """CREATE statements (idempotent)."""
+
+    @abstractmethod
+    def apply(self, tx: Tx, batch: Sequence[tuple[int, Any]]) -> None:
+        """Apply (notification id, domain event) pairs, in order, inside ``tx``."""
+
+    def topics(self) -> set[str]:
+        return {get_topic(cls) for cls in self.event_classes}
+
+
+def create_tracking_table(db: Database) -> None:
+    with db.transaction() as tx:
+        tx.execute(
+            f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} ("
+            "projection TEXT PRIMARY KEY, application_name TEXT NOT NULL, notification_id BIGINT NOT NULL)"
+        )
+
+
+class Follower:
+    """Keeps one projection up to date with one ledger."""
+
+    def __init__(self, ledger: Ledger, db: Database, projection: Projection, *, batch_size: int = 1000) -> None:
+        self.ledger = ledger
+        self.db = db
+        self.projection = projection
+        self.batch_size = batch_size
+        self._topics = projection.topics()
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    def setup(self) -> None:
+        create_tracking_table(self.db)
+        with self.db.transaction() as tx:
+            for statement in self.projection.schema(postgres=self.db.is_postgres):
+                tx.execute(statement)
+            tx.execute(
+                f"INSERT INTO {TRACKING_TABLE} (projection, application_name, notification_id) "
+                "VALUES (%s, %s, 0) ON CONFLICT (projection) DO NOTHING",
+                (self.name, self.ledger.name),
+            )
+
+    def tracking(self) -> Tracking:
+        with self.db.read() as tx:
+            row = tx.one(f"SELECT notification_id FROM {TRACKING_TABLE} WHERE projection = %s", (self.name,))
+        return Tracking(self.ledger.name, int(row["notification_id"]) if row else 0)
+
+    def position(self) -> int:
+        return self.tracking().notification_id
+
+    def lag(self) -> int:
+        return max(0, self.ledger.max_notification_id() - self.position())
+
+    def step(self) -> int:
+        """Apply the next batch; returns how many notifications it covered."""
+        start = self.position()
+        notifications = self.ledger.recorder.select_notifications(
+            start, self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        mapper = self.ledger.mapper
+        batch = [(n.id, mapper.to_domain_event(n)) for n in notifications if n.topic in self._topics]
+        end = Tracking(self.ledger.name, notifications[-1].id)
+        with self.db.transaction() as tx:
+            moved = tx.execute(
+                f"UPDATE {TRACKING_TABLE} SET notification_id = %s WHERE projection = %s AND notification_id = %s",
+                (end.notification_id, self.name, start),
+            )
+            if moved != 1:
+                raise TrackingConflict(f"{self.name}: position moved past {start} by another worker")
+            if batch:
+                self.projection.apply(tx, batch)
+        return len(notifications)
+
+    def catch_up(self) -> int:
+        total = 0
+        while n := self.step():
+            total += n
+        return total
+
+    def rebuild(self) -> int:
+        """Drop the rows and the position in one transaction, then replay from the start."""
+        with self.db.transaction() as tx:
+            for table in self.projection.tables:
+                tx.execute(f"DELETE FROM {table}")
+            tx.execute(f"UPDATE {TRACKING_TABLE} SET notification_id = 0 WHERE projection = %s", (self.name,))
+        return self.catch_up()
+
+    def run(self, stop: threading.Event, *, poll: float = 0.1) -> None:
+        """Follow until ``stop`` is set. Errors are logged and retried after a pause: a bad
+        event halts the projection at that event rather than skipping it."""
+        while not stop.is_set():
+            try:
+                if self.step():
+                    continue
+            except TrackingConflict:
+                log.warning("projection %s: another worker is ahead; re-reading", self.name)
+                continue
+            except Exception:
+                log.exception("projection %s failed; retrying", self.name)
+                stop.wait(1.0)
+                continue
+            stop.wait(poll)
+
+
+def snapshot_rows(db: Database, projection: Projection) -> dict[str, list[dict[str, Any]]]:
+    """All rows of a projection's tables, in a stable order (for rebuild comparisons)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    with db.read() as tx:
+        for table in projection.tables:
+            rows = tx.all(f"SELECT * FROM {table}")
+            out[table] = sorted(rows, key=lambda r: [str(v) for v in r.values()])
+    return out

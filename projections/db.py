@@ -1,0 +1,121 @@
+"""A small SQL gateway for read models on either store.
+
+SQL is written once with ``%s`` placeholders; on SQLite they become ``?``. Rows come back
+as dicts. Writes run in one transaction each; SQLite's ``BEGIN IMMEDIATE`` takes the write
+lock up front so a read-then-write inside it cannot act on a stale snapshot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from ledger.stores import is_postgres, sqlite_path
+
+
+class Tx:
+    """One transaction's cursor, with the same calls on both stores."""
+
+    def __init__(self, cursor: Any, *, sqlite: bool) -> None:
+        self._cur = cursor
+        self._sqlite = sqlite
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("%s", "?") if self._sqlite else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self._cur.execute(self._sql(sql), params)
+        return int(self._cur.rowcount)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cur.executemany(self._sql(sql), rows)
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self._cur.execute(self._sql(sql), params)
+        if self._sqlite:
+            cols = [d[0] for d in self._cur.description or ()]
+            return [dict(zip(cols, row, strict=True)) for row in self._cur.fetchall()]
+        return list(self._cur.fetchall())
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
+
+
+class Database:
+    """Connections to the read models, in the same database as the ledger."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_postgres = is_postgres(url)
+        if self.is_postgres:
+            self._pool: ConnectionPool | None = ConnectionPool(
+                url.replace("postgres://", "postgresql://", 1),
+                min_size=1,
+                max_size=pool_size,
+                kwargs={"row_factory": dict_row},
+                open=True,
+            )
+        else:
+            self._pool = None
+            self._path = sqlite_path(url)
+            if self._path == ":memory:":
+                self._path = "file::memory:?mode=memory&cache=shared"
+            self._local = threading.local()
+            self._opened: list[sqlite3.Connection] = []
+            self._lock = threading.Lock()
+
+    def _sqlite_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False, uri=self._path.startswith("file:"))
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        if self._pool is not None:
+            with self._pool.connection() as conn, conn.transaction(force_rollback=not write):
+                yield Tx(conn.cursor(), sqlite=False)
+            return
+        conn = self._sqlite_conn()
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield Tx(cur, sqlite=True)
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit() if write else conn.rollback()
+        finally:
+            cur.close()
+
+    def read(self) -> Any:
+        return self.transaction(write=False)
+
+    def ping(self) -> None:
+        with self.read() as tx:
+            tx.one("SELECT 1 AS ok")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        else:
+            with self._lock:
+                for conn in self._opened:
+                    conn.close()
+                self._opened.clear()
+            self._local = threading.local()
