@@ -82,10 +82,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "balance bigint NOT NULL CHECK (balance >= 0))"
             ).format(table)
         )
-        self.apply_deltas_statement = SQL(
+        self.credit_statement = SQL(
             "INSERT INTO {0} AS t (account, balance) "
             "SELECT * FROM unnest(%s::text[], %s::bigint[]) "
             "ON CONFLICT (account) DO UPDATE SET balance = t.balance + excluded.balance"
+        ).format(table)
+        # A debit needs a row: an account never credited has nothing to give.
+        self.debit_statement = SQL(
+            "UPDATE {0} AS t SET balance = t.balance + d.delta "
+            "FROM unnest(%s::text[], %s::bigint[]) AS d(account, delta) "
+            "WHERE t.account = d.account RETURNING t.account"
         ).format(table)
         self.select_balances_statement = SQL("SELECT account, balance FROM {0}").format(table)
 
@@ -94,14 +100,19 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         deltas: Sequence[tuple[str, int]] = kwargs.get("balance_deltas") or ()
-        if deltas:
-            accounts = [a for a, _ in deltas]
+        credits = [(a, d) for a, d in deltas if d > 0]
+        debits = [(a, d) for a, d in deltas if d < 0]
+        if credits:
+            curs.execute(self.credit_statement, ([a for a, _ in credits], [d for _, d in credits]))
+        if debits:
+            accounts = [a for a, _ in debits]
             try:
-                curs.execute(self.apply_deltas_statement, (accounts, [d for _, d in deltas]))
-                # Sync the pipeline here so a CHECK violation surfaces now, as ours.
-                curs.connection.pipeline().sync() if curs.connection._pipeline else None  # noqa: SLF001
+                curs.execute(self.debit_statement, (accounts, [d for _, d in debits]))
+                found = {row["account"] for row in curs.fetchall()}
             except psycopg.errors.CheckViolation as e:
                 raise BalanceGuardViolation(accounts) from e
+            if len(found) != len(debits):
+                raise BalanceGuardViolation(sorted(set(accounts) - found))
         return ids
 
     def select_balances(self) -> dict[str, int]:

@@ -138,3 +138,10 @@ def fingerprint(payload: object) -> str:
     """A stable hash of a request, to tell a retry from a different request with the same key."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def minutes_for(account: str, postings: Iterable[Posting], minutes: int) -> int:
+    """Minutes served follow the earned points: credited with a credit, taken back with
+    its reversal, untouched by redemptions."""
+    earned = sum(earned_and_redeemed(account, p)[0] for p in postings)
+    return minutes if earned > 0 else -minutes if earned < 0 else 0
