@@ -1,0 +1,25 @@
+"""What the API needs, built once at start-up by ``ops.wiring`` and handed to ``create_app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ledger.application import Ledger
+from ledger.clock import Clock
+from ops.settings import Settings
+from projections.base import Follower
+from projections.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    ledger: Ledger
+    db: Database
+    followers: list[Follower] = field(default_factory=list)
+
+    def catch_up(self) -> None:
+        """Bring every projection up to date (tests, CLI, and read-your-writes on SQLite)."""
+        for f in self.followers:
+            f.catch_up()

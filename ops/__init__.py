@@ -1,0 +1,1 @@
+"""Operations: the ``moralbank`` CLI, settings, wiring, verify, export/import, benchmarks."""

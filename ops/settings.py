@@ -1,0 +1,62 @@
+"""Settings from the environment (``MORALBANK_`` prefix). Secrets are never logged."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MORALBANK_", extra="ignore")
+
+    database_url: str = "sqlite:///var/moralbank.sqlite3"
+    timezone: str = "Asia/Shanghai"
+    secret_key: SecretStr | None = None
+    bootstrap_token: SecretStr | None = None
+    var_dir: Path = Path("var")
+    # /readyz fails when a projection is further behind than this many events.
+    readiness_max_lag: int = 10_000
+    pool_size: int = 10
+    # With SQLite, serve runs the projections in-process unless told otherwise.
+    inprocess_projections: bool | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r}") from e
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_store(cls, v: str) -> str:
+        if not v.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise ValueError("MORALBANK_DATABASE_URL must start with sqlite:// or postgresql://")
+        return v
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    def signing_key(self) -> bytes:
+        """The QR signing key: from the setting, else a file under var/ made on first use."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()

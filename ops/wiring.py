@@ -1,0 +1,61 @@
+"""The one place where everything is built and connected (nothing is built at import)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from api.context import Services
+from ledger.application import Ledger
+from ledger.clock import Clock, SystemClock
+from ledger.stores import ledger_env
+from ops.settings import Settings
+from projections.base import Follower
+from projections.db import Database
+from projections.registry import all_projections
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings | None = None, *, clock: Clock | None = None) -> Services:
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    ledger = Ledger(
+        env=ledger_env(settings.database_url, pool_size=settings.pool_size, max_overflow=settings.pool_size * 2),
+        clock=clock,
+    )
+    db = Database(settings.database_url, pool_size=settings.pool_size)
+    followers = [Follower(ledger, db, p) for p in all_projections()]
+    for f in followers:
+        f.setup()
+    if settings.bootstrap_token is not None:
+        ledger.issue_token("admin", "bootstrap", secret=settings.bootstrap_token.get_secret_value())
+    return Services(settings=settings, clock=clock, ledger=ledger, db=db, followers=followers)
+
+
+@dataclass
+class ProjectionThreads:
+    """Projection followers running in threads of this process until stopped."""
+
+    followers: list[Follower]
+    poll: float = 0.05
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> "ProjectionThreads":
+        for f in self.followers:
+            t = threading.Thread(target=f.run, args=(self.stop_event,), kwargs={"poll": self.poll}, name=f"projection-{f.name}", daemon=True)
+            t.start()
+            self.threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(timeout=10)
+
+
+def close_services(services: Services) -> None:
+    services.db.close()
+    services.ledger.close()
