@@ -1,0 +1,1 @@
+"""The merchant alliance: merchants, offers, pay codes, redemptions, statements (issue 6)."""
