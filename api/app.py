@@ -1,0 +1,42 @@
+"""``create_app(services)``: the FastAPI application over services built by ``ops.wiring``.
+Nothing is built at import time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from api import problems
+from api.context import Services
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import admin, ops, organizer, volunteer
+
+DESCRIPTION = """\
+道德银行 — points for community volunteering, on an append-only ledger.
+
+Authenticate with `Authorization: Bearer <token>`. Errors are RFC 9457 problem details
+(`application/problem+json`) with a stable `code`. Requests that move points accept an
+`Idempotency-Key` header. Timestamps are RFC 3339 in the server's configured zone.
+"""
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(title="moralbank", version="1", description=DESCRIPTION)
+    app.state.services = services
+    app.state.metrics = Metrics(services)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    problems.install(app)
+    for router in (admin.router, organizer.router, volunteer.router, ops.router):
+        app.include_router(router)
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            problems.add_schema(generate())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,152 @@
+"""``Annotated`` dependency aliases: routes declare what they need and who may call them;
+loading, scope checks and 404s happen here, once."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ledger.application import Ledger
+from ledger.domain import LedgerTransaction, Unit, Volunteer
+from projections.db import Database
+
+from api import auth, idempotency
+from api.auth import ADMIN, ORGANIZER, VOLUNTEER, Access, Principal
+from api.context import Services
+from api.problems import InvalidCursor
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_ledger(services: ServicesDep) -> Ledger:
+    return services.ledger
+
+
+def get_db(services: ServicesDep) -> Database:
+    return services.db
+
+
+def get_zone(services: ServicesDep) -> ZoneInfo:
+    return services.settings.zone
+
+
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+DbDep = Annotated[Database, Depends(get_db)]
+ZoneDep = Annotated[ZoneInfo, Depends(get_zone)]
+
+# ---------------------------------------------------------------- who is calling
+
+bearer = HTTPBearer(auto_error=False, bearerFormat="opaque", description="an access token issued by moralbank")
+
+
+def current_principal(
+    ledger: LedgerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    return auth.authenticate(ledger, credentials.credentials if credentials else None)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def _role(*roles: str) -> Callable[[Principal], Principal]:
+    def dependency(principal: CurrentPrincipal) -> Principal:
+        return auth.require_role(principal, roles)
+
+    dependency.__name__ = f"require_{'_or_'.join(roles)}"
+    return dependency
+
+
+AdminPrincipal = Annotated[Principal, Depends(_role(ADMIN))]
+StaffPrincipal = Annotated[Principal, Depends(_role(ADMIN, ORGANIZER))]
+VolunteerPrincipal = Annotated[Principal, Depends(_role(VOLUNTEER))]
+PeoplePrincipal = Annotated[Principal, Depends(_role(ADMIN, ORGANIZER, VOLUNTEER))]
+
+
+def get_access(ledger: LedgerDep, principal: CurrentPrincipal) -> Access:
+    return Access(ledger, principal)
+
+
+AccessDep = Annotated[Access, Depends(get_access)]
+
+# ---------------------------------------------------------------- things, loaded and scope-checked
+
+
+def visible_unit(unit_id: UUID, principal: StaffPrincipal, access: AccessDep) -> Unit:
+    access.unit(unit_id)
+    return access.ledger.get_unit(unit_id)
+
+
+def visible_volunteer(volunteer_id: UUID, principal: PeoplePrincipal, access: AccessDep) -> Volunteer:
+    return access.volunteer(volunteer_id)
+
+
+def own_volunteer(principal: VolunteerPrincipal, ledger: LedgerDep) -> Volunteer:
+    assert principal.subject_id is not None, "a volunteer token always names its volunteer"
+    return ledger.get_volunteer(principal.subject_id)
+
+
+def visible_transaction(transaction_id: UUID, principal: CurrentPrincipal, access: AccessDep) -> LedgerTransaction:
+    return access.transaction(transaction_id)
+
+
+def reversible_transaction(transaction_id: UUID, principal: StaffPrincipal, access: AccessDep) -> LedgerTransaction:
+    return access.transaction(transaction_id)
+
+
+VisibleUnit = Annotated[Unit, Depends(visible_unit)]
+VisibleVolunteer = Annotated[Volunteer, Depends(visible_volunteer)]
+OwnVolunteer = Annotated[Volunteer, Depends(own_volunteer)]
+VisibleTransaction = Annotated[LedgerTransaction, Depends(visible_transaction)]
+ReversibleTransaction = Annotated[LedgerTransaction, Depends(reversible_transaction)]
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency.idempotency_key)]
+
+# ---------------------------------------------------------------- pages
+
+_CURSOR_PREFIX = "seq:"
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Raises InvalidCursor."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor("this cursor was not made by this server") from None
+    digits = text.removeprefix(_CURSOR_PREFIX)
+    if not text.startswith(_CURSOR_PREFIX) or not digits.isdigit() or len(digits) > 18:
+        raise InvalidCursor("this cursor was not made by this server")
+    return int(digits)
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    before: int | None  # a sequence number; None for the first page
+
+
+def page(
+    limit: Annotated[int, Query(ge=1, le=200, description="entries per page")] = 50,
+    cursor: Annotated[str | None, Query(max_length=100, description="`next_cursor` of the previous page")] = None,
+) -> Page:
+    return Page(limit=limit, before=decode_cursor(cursor) if cursor is not None else None)
+
+
+PageDep = Annotated[Page, Depends(page)]

@@ -1,0 +1,76 @@
+"""``Idempotency-Key`` on every request that moves points.
+
+The ledger key is namespaced by the caller's token, so two clients can never collide; the
+request's fingerprint is a hash of its body, so the same key with the same body gives the
+first result (``Idempotent-Replayed: true``) and with a different body is refused.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Header
+
+from ledger.application import Ledger
+from ledger.domain import LedgerTransaction
+from ledger.errors import AlreadyReversed, IdempotencyConflict
+
+from api.auth import Principal
+from api.problems import InvalidIdempotencyKey
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_VALID = re.compile(r"[\x20-\x7e]{1,200}")
+
+REPLAYED_DOC = {
+    REPLAYED_HEADER: {
+        "description": "`true` when this is the stored result of an earlier request with the same key",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            description="1 to 200 printable ASCII characters; the same key with the same body "
+            "returns the first result, with a different body it is refused (409)",
+        ),
+    ] = None,
+) -> str | None:
+    """Raises InvalidIdempotencyKey."""
+    if key is None:
+        return None
+    if not _VALID.fullmatch(key) or not key.strip():
+        raise InvalidIdempotencyKey("Idempotency-Key must be 1 to 200 printable ASCII characters")
+    return key
+
+
+def ledger_key(principal: Principal, key: str | None) -> str:
+    """Without a client key every request is new (a fresh random key)."""
+    return f"api:{principal.id}:{key if key is not None else uuid.uuid4()}"
+
+
+def conflict(key: str | None) -> IdempotencyConflict:
+    return IdempotencyConflict(f"the {HEADER} was already used with a different request", idempotency_key=key)
+
+
+def replayed_reversal(
+    ledger: Ledger, transaction_id: UUID, principal: Principal, key: str, memo: str, refused: AlreadyReversed
+) -> LedgerTransaction:
+    """A reversal that was already made: its stored result when this caller made it with
+    the same key and body. Raises the original AlreadyReversed, or IdempotencyConflict."""
+    original = ledger.get_transaction(transaction_id)
+    if original.reversed_by is None:
+        raise refused
+    reversal = ledger.get_transaction(original.reversed_by)
+    if reversal.actor != principal.actor(key):
+        raise refused
+    if reversal.memo != memo:
+        raise conflict(key)
+    return reversal

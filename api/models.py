@@ -1,0 +1,194 @@
+"""Request and response bodies. Requests are strict (no coercion of numbers, no extra
+fields); responses document exactly what the server sends (see /openapi.json)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
+
+from ledger.rules import MAX_MINUTES_PER_POSTING, MAX_POINTS_PER_POSTING
+
+# ---------------------------------------------------------------- field types
+
+Name = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Memo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=500)]
+Points = Annotated[StrictInt, Field(gt=0, le=MAX_POINTS_PER_POSTING, description="whole points, 1 to 1,000,000")]
+Minutes = Annotated[StrictInt, Field(ge=0, le=MAX_MINUTES_PER_POSTING, description="minutes served")]
+UnitKind = Literal["street", "community", "compound", "building", "station"]  # = ledger.rules.UNIT_KINDS
+PhoneLast4 = Annotated[StrictStr, StringConstraints(pattern=r"^[0-9]{4}$")]
+MemberNo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    pass
+
+
+# ---------------------------------------------------------------- requests
+
+
+class UnitIn(In):
+    name: Name
+    kind: UnitKind
+    parent_id: UUID | None = None
+
+
+class MoveUnitIn(In):
+    parent_id: UUID
+
+
+class OrganizerIn(In):
+    name: Name
+    unit_ids: Annotated[list[UUID], Field(min_length=1, max_length=50)]
+
+
+class VolunteerIn(In):
+    name: Name
+    unit_id: UUID
+    phone_last4: PhoneLast4 | None = None
+    member_no: MemberNo | None = None
+
+
+class CreditIn(In):
+    volunteer_id: UUID
+    unit_id: UUID = Field(description="the unit whose issuing account the points come from")
+    points: Points
+    minutes: Minutes = 0
+    memo: Memo = ""
+
+
+class ReversalIn(In):
+    memo: Memo = ""
+
+
+# ---------------------------------------------------------------- responses
+
+
+class UnitRef(Out):
+    id: UUID
+    name: str
+    kind: str
+
+
+class UnitOut(Out):
+    id: UUID
+    name: str
+    kind: str
+    parent_id: UUID | None
+    created_at: datetime
+    ancestors: list[UnitRef] = Field(description="parent first, up to the root")
+    children: list[UnitRef] = Field(description="from the read model (eventually consistent)")
+
+
+class TokenOut(Out):
+    id: UUID
+    role: str
+    name: str
+    unit_ids: list[UUID]
+    subject_id: UUID | None
+    hint: str = Field(description="the last four characters of the secret")
+    issued_at: datetime
+    revoked_at: datetime | None
+    active: bool
+
+
+class IssuedTokenOut(TokenOut):
+    secret: str = Field(description="the bearer token; shown this once, never stored")
+
+
+class TokenList(Out):
+    items: list[TokenOut]
+
+
+class VolunteerOut(Out):
+    id: UUID
+    name: str
+    unit_id: UUID
+    phone_last4: str | None
+    member_no: str | None
+    registered_at: datetime
+
+
+class RegisteredVolunteerOut(Out):
+    volunteer: VolunteerOut
+    token: IssuedTokenOut
+
+
+class AccountOut(Out):
+    account: str
+    balance: int
+    earned: int
+    redeemed: int
+    minutes: int
+    entries: int
+
+
+class EntryOut(Out):
+    seq: int
+    transaction_id: UUID
+    kind: str
+    amount: int
+    balance_after: int
+    counterparty: str
+    minutes: int
+    memo: str
+    at: datetime
+    reverses: UUID | None
+
+
+class EntryPage(Out):
+    items: list[EntryOut] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
+class PostingOut(Out):
+    source: str
+    destination: str
+    amount: int
+
+
+class TransactionOut(Out):
+    id: UUID
+    kind: str
+    postings: list[PostingOut]
+    minutes: int
+    memo: str
+    actor: str
+    unit_id: UUID | None
+    reverses: UUID | None
+    reversed_by: UUID | None
+    at: datetime
+
+
+class EventOut(Out):
+    id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    data: dict[str, Any]
+
+
+class EventPage(Out):
+    items: list[EventOut]
+    next_after: int = Field(description="pass as ?after= for the next page")
+
+
+class Health(Out):
+    status: Literal["ok"]
+
+
+class ProjectionStatus(Out):
+    position: int
+    lag: int
+
+
+class Readiness(Out):
+    status: Literal["ready"]
+    last_notification_id: int
+    projections: dict[str, ProjectionStatus]

@@ -1,0 +1,222 @@
+"""RFC 9457 problem details: every 4xx the API sends, and the one table from ledger errors
+to HTTP status and stable ``code``.
+
+Only refusals are translated here. An exception that is not a ``LedgerError`` nor one of
+the API's own ``Problem`` s is a bug and is left to surface as a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger import errors as le
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:moralbank:problem:"
+
+
+class ProblemResponse(JSONResponse):
+    media_type = MEDIA_TYPE
+
+
+class Problem(Exception):
+    """A refusal raised by the API layer itself (auth, headers, cursors)."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+
+class Unauthorized(Problem):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str, *, invalid_token: bool = False) -> None:
+        challenge = 'Bearer error="invalid_token"' if invalid_token else "Bearer"
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(Problem):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class InvalidIdempotencyKey(Problem):
+    status, code, title = 400, "invalid_idempotency_key", "Invalid Idempotency-Key header"
+
+
+class InvalidCursor(Problem):
+    status, code, title = 400, "invalid_cursor", "Invalid cursor"
+
+
+class NotReady(Problem):
+    status, code, title = 503, "not_ready", "Not ready"
+
+
+# The one table: ledger error → (HTTP status, stable code, title). The most specific class
+# in an exception's MRO wins, so a subclass without its own row inherits its parent's.
+LEDGER_ERRORS: Mapping[type[le.LedgerError], tuple[int, str, str]] = {
+    le.NotFound: (404, "not_found", "Not found"),
+    le.InvalidRequest: (422, "invalid_request", "Request breaks a rule"),
+    le.InvalidAmount: (422, "invalid_amount", "Invalid amount"),
+    le.UnitCycle: (422, "unit_cycle", "Unit cycle"),
+    le.UnitKindNotAllowed: (422, "unit_kind_not_allowed", "Unit kind not allowed here"),
+    le.NotReversible: (422, "not_reversible", "Not reversible"),
+    le.Duplicate: (409, "duplicate", "Already exists"),
+    le.InsufficientPoints: (409, "insufficient_points", "Insufficient points"),
+    le.IdempotencyConflict: (409, "idempotency_conflict", "Idempotency key reused"),
+    le.AlreadyReversed: (409, "already_reversed", "Already reversed"),
+    le.ConcurrencyExhausted: (409, "conflict", "Concurrent change"),
+    le.TokenRevoked: (401, "unauthorized", "Authentication required"),
+}
+
+# Codes the API itself produces outside that table (for the OpenAPI description and tests).
+HTTP_CODES: Mapping[int, str] = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def ledger_mapping(exc: le.LedgerError) -> tuple[int, str, str]:
+    """Raises LookupError for a ledger error class with no row (a bug: add the row)."""
+    for cls in type(exc).__mro__:
+        if cls in LEDGER_ERRORS:
+            return LEDGER_ERRORS[cls]  # type: ignore[index]
+    raise LookupError(f"no HTTP mapping for {type(exc).__name__}")
+
+
+class ProblemDetail(BaseModel):
+    """RFC 9457 problem details, with a stable machine-readable ``code`` and, for some
+    codes, extra members (``errors`` for validation, ``checks`` for readiness, …)."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(examples=[TYPE_PREFIX + "not_found"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(examples=["not_found"])
+    instance: str | None = None
+
+
+def problem(
+    request: Request,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> ProblemResponse:
+    body = {
+        "type": TYPE_PREFIX + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.url.path,
+    }
+    for key, value in extra.items():
+        body.setdefault(key, value)
+    return ProblemResponse(jsonable_encoder(body), status_code=status, headers=dict(headers or {}))
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def _api_problem(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, Problem)
+    return problem(request, exc.status, exc.code, exc.title, exc.detail, headers=exc.headers, **exc.extra)
+
+
+def _ledger_problem(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, le.LedgerError)
+    status, code, title = ledger_mapping(exc)
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+    return problem(request, status, code, title, exc.message, headers=headers, **exc.details)
+
+
+def _validation_problem(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        where = next(e for e in errors if e.get("type") == "json_invalid")
+        return problem(
+            request, 400, "malformed_json", "Malformed JSON",
+            f"the request body is not valid JSON: {where.get('ctx', {}).get('error', 'decode error')}",
+        )
+    if isinstance(exc.body, (bytes, bytearray)):
+        # A body that was not declared as JSON is passed through as bytes.
+        return problem(
+            request, 415, "unsupported_media_type", "Unsupported media type",
+            "send the request body as JSON with Content-Type: application/json",
+        )
+    fields = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors]
+    summary = "; ".join(f"{'.'.join(map(str, f['loc']))}: {f['msg']}" for f in fields[:5])
+    return problem(request, 422, "validation_error", "Invalid request", summary, errors=fields)
+
+
+def _http_problem(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    code = HTTP_CODES.get(status, f"http_{status}")
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else {
+        404: "no such resource",
+        405: f"{request.method} is not allowed here",
+    }.get(status, title)
+    return problem(request, status, code, title, detail, headers=exc.headers)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _api_problem)
+    app.add_exception_handler(le.LedgerError, _ledger_problem)
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+    app.add_exception_handler(StarletteHTTPException, _http_problem)
+
+
+# ---------------------------------------------------------------- OpenAPI
+
+_DESCRIPTIONS: Mapping[int, str] = {
+    400: "Malformed JSON (`malformed_json`), a bad `Idempotency-Key` (`invalid_idempotency_key`) or cursor (`invalid_cursor`)",
+    401: "Missing, unknown or revoked bearer token (`unauthorized`)",
+    403: "The token's role or scope does not allow this (`forbidden`)",
+    404: "No such thing, or not visible to this token (`not_found`)",
+    409: "Refused by the ledger's state (`duplicate`, `insufficient_points`, `idempotency_conflict`, `already_reversed`, `conflict`)",
+    415: "The body is not JSON (`unsupported_media_type`)",
+    422: "Invalid input (`validation_error`) or a rule of the ledger (`invalid_amount`, `unit_cycle`, `unit_kind_not_allowed`, `not_reversible`, …)",
+    503: "Not ready (`not_ready`)",
+}
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` argument of a route that may answer with these problems."""
+    return {
+        s: {"description": _DESCRIPTIONS.get(s, HTTPStatus(s).phrase), "content": {MEDIA_TYPE: {"schema": PROBLEM_REF}}}
+        for s in statuses
+    }
+
+
+def add_schema(openapi: dict[str, Any]) -> dict[str, Any]:
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = ProblemDetail.model_json_schema(ref_template="#/components/schemas/{model}")
+    return openapi

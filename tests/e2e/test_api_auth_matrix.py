@@ -1,0 +1,109 @@
+"""Every route × every kind of caller → the documented status, and a refusal writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+ROLES = ("none", "bad", "revoked", "admin", "org_in", "org_out", "vol_own", "vol_other", "merchant")
+OK, NEW = 200, 201
+UNAUTH = (401, 401, 401)  # no token, unknown token, revoked token
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    # (world) -> (path, json body or None); may prepare fresh things (a token to revoke, …)
+    target: Callable[[Any], tuple[str, Any]]
+    # expected status per role, in ROLES order
+    expect: tuple[int, ...]
+
+
+def fixed(path: str, body: Any = None) -> Callable[[Any], tuple[str, Any]]:
+    return lambda w: (path.format(**w.units, vol_own=w.vol_own), body(w) if callable(body) else body)
+
+
+#                    none/bad/revoked   admin  org_in  org_out  vol_own  vol_other  merchant
+ADMIN_ONLY = (*UNAUTH, OK, 403, 403, 403, 403, 403)
+STAFF_IN_SCOPE = (*UNAUTH, OK, OK, 403, 403, 403, 403)
+PERSON = (*UNAUTH, OK, OK, 403, OK, 404, 403)
+VOLUNTEERS = (*UNAUTH, 403, 403, 403, OK, OK, 403)
+PUBLIC = (OK,) * 9
+
+
+def created(row: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(NEW if s == OK else s for s in row)
+
+
+CASES = [
+    Case("create unit", "POST", fixed("/v1/units", lambda w: {"name": "U", "kind": "community", "parent_id": str(w.units["street_a"])}), created(ADMIN_ONLY)),
+    Case("get unit in scope", "GET", fixed("/v1/units/{community_a}"), STAFF_IN_SCOPE),
+    Case("get unit below scope", "GET", fixed("/v1/units/{building_a}"), STAFF_IN_SCOPE),
+    Case("get unit above scope", "GET", fixed("/v1/units/{street_a}"), ADMIN_ONLY),
+    Case("move unit", "POST", lambda w: (f"/v1/units/{w.fresh_building()}/move", {"parent_id": str(w.units["compound_a"])}), ADMIN_ONLY),
+    Case("create organizer", "POST", fixed("/v1/organizers", lambda w: {"name": "O", "unit_ids": [str(w.units["community_a"])]}), created(ADMIN_ONLY)),
+    Case("list tokens", "GET", fixed("/v1/tokens"), ADMIN_ONLY),
+    Case("revoke token", "DELETE", lambda w: (f"/v1/tokens/{w.fresh_token()}", None), ADMIN_ONLY),
+    Case("events", "GET", fixed("/v1/events?limit=5"), ADMIN_ONLY),
+    Case("register volunteer", "POST", fixed("/v1/volunteers", lambda w: {"name": "V", "unit_id": str(w.units["building_a"])}), created(STAFF_IN_SCOPE)),
+    Case("get volunteer", "GET", fixed("/v1/volunteers/{vol_own}"), PERSON),
+    Case("volunteer account", "GET", fixed("/v1/volunteers/{vol_own}/account"), PERSON),
+    Case("volunteer entries", "GET", fixed("/v1/volunteers/{vol_own}/entries"), PERSON),
+    Case(
+        "credit", "POST",
+        fixed("/v1/credits", lambda w: {"volunteer_id": str(w.vol_own), "unit_id": str(w.units["community_a"]), "points": 1}),
+        created(STAFF_IN_SCOPE),
+    ),
+    Case("get transaction", "GET", lambda w: (f"/v1/transactions/{w.credit()}", None), (*UNAUTH, OK, OK, 403, OK, 404, 404)),
+    Case("reverse", "POST", lambda w: (f"/v1/transactions/{w.credit()}/reversal", {"memo": "oops"}), created(STAFF_IN_SCOPE)),
+    Case("me", "GET", fixed("/v1/me"), VOLUNTEERS),
+    Case("my account", "GET", fixed("/v1/me/account"), VOLUNTEERS),
+    Case("my entries", "GET", fixed("/v1/me/entries"), VOLUNTEERS),
+    Case("healthz", "GET", fixed("/healthz"), PUBLIC),
+    Case("readyz", "GET", fixed("/readyz"), PUBLIC),
+    Case("metrics", "GET", fixed("/metrics"), PUBLIC),
+    Case("openapi", "GET", fixed("/openapi.json"), PUBLIC),
+]
+
+assert all(len(c.expect) == len(ROLES) for c in CASES)
+
+PARAMS = [pytest.param(c, role, i, id=f"{c.name}-{role}") for c in CASES for i, role in enumerate(ROLES)]
+
+
+@pytest.mark.parametrize(("case", "role", "column"), PARAMS)
+def test_route_by_role(world: Any, case: Case, role: str, column: int) -> None:
+    path, body = case.target(world)
+    before = world.head()
+    response = world.client.request(case.method, path, json=body, headers=world.headers(role))
+    expected = case.expect[column]
+    assert response.status_code == expected, (case.name, role, response.text)
+    if expected >= 400:
+        assert world.head() == before, "a refused request wrote to the ledger"
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found"}[expected]
+        assert response.json()["code"] == code
+
+
+def test_every_api_route_is_in_the_matrix(world: Any) -> None:
+    app = world.client.app
+    in_schema = {
+        (method, route.path)
+        for route in app.routes
+        if getattr(route, "include_in_schema", False)
+        for method in route.methods - {"HEAD"}
+    }
+    covered = set()
+    for case in CASES:
+        path, _ = case.target(world)
+        for route in app.routes:
+            if not getattr(route, "include_in_schema", False):
+                continue
+            from starlette.routing import Match
+
+            match, _ = route.matches({"type": "http", "path": path.split("?")[0], "method": case.method, "root_path": ""})
+            if match == Match.FULL:
+                covered.add((case.method, route.path))
+    assert in_schema - covered == set()
