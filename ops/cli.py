@@ -1,0 +1,531 @@
+"""The ``moralbank`` command line.
+
+Output convention: what a script wants (an id, a secret, an export) goes to stdout; messages,
+tables and progress go to stderr, except for listing commands whose table is the output.
+Exit codes: 0 ok, 1 refused or failed (a ledger rule, verify found violations), 2 usage or a
+store that must not be used this way (import into a non-empty store).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+from uuid import UUID
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from api.context import Services
+from ledger.accounts import volunteer_account
+from ledger.application import ROLES
+from ledger.errors import LedgerError
+from ledger.rules import UNIT_KINDS
+from ops.projecting import Progress, catch_up, follow_until_signalled, progress, timed
+from ops.settings import Settings
+
+app = typer.Typer(
+    name="moralbank",
+    help="道德银行 moral bank: an event-sourced points ledger for community volunteering.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tokens_app = typer.Typer(help="Access tokens (admin, organizer, volunteer, merchant).", no_args_is_help=True)
+units_app = typer.Typer(help="The community tree: street, community, compound, building, station.", no_args_is_help=True)
+volunteers_app = typer.Typer(help="Volunteers and their points.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(units_app, name="units")
+app.add_typer(volunteers_app, name="volunteers")
+
+
+
+class _Console:
+    """A rich console made when used, so it writes to the current stdout/stderr; piped output
+    gets wide lines (COLUMNS, else 200) so ids in tables are never cut."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self.stderr = stderr
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        stream = sys.stderr if self.stderr else sys.stdout
+        width = None if stream.isatty() else int(os.environ.get("COLUMNS") or 200)
+        Console(file=stream, width=width, soft_wrap=True).print(*objects, **kwargs)
+
+
+out = _Console(stderr=False)
+err = _Console(stderr=True)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        lines = "; ".join(f"MORALBANK_{'_'.join(map(str, x['loc'])).upper()}: {x['msg']}" for x in e.errors())
+        fail(f"bad settings: {lines}", 2)
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+@contextlib.contextmanager
+def services_for(settings: Settings | None = None, *, clock: Any = None) -> Iterator[Services]:
+    """Services for one command, closed afterwards; ledger refusals become exit code 1."""
+    from ops.wiring import build_services, close_services
+
+    svc = build_services(settings or load_settings(), clock=clock)
+    try:
+        yield svc
+    except LedgerError as e:
+        detail = ", ".join(f"{k}={v}" for k, v in e.details.items())
+        fail(f"{e.message}" + (f" ({detail})" if detail else ""))
+    finally:
+        close_services(svc)
+
+
+def caught_up(svc: Services) -> Services:
+    for f in svc.followers:
+        catch_up(f)
+    return svc
+
+
+def parse_uuid(value: str, what: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        fail(f"{what} must be an id (a UUID), not {value!r}", 2)
+
+
+def store_label(settings: Settings) -> str:
+    if settings.is_postgres:
+        from urllib.parse import urlparse
+
+        u = urlparse(settings.database_url)
+        return f"PostgreSQL {u.hostname}:{u.port or 5432}/{u.path.lstrip('/')}"
+    from ledger.stores import sqlite_path
+
+    return f"SQLite {sqlite_path(settings.database_url)}"
+
+
+# ------------------------------------------------------------------------------ serve
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (PostgreSQL).")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the HTTP API (and, with SQLite, the projections in the same process)."""
+    import uvicorn
+
+    from ops.asgi import runs_projections_inprocess
+
+    settings = load_settings()
+    inprocess = runs_projections_inprocess(settings)
+    if inprocess and workers > 1:
+        err.print(
+            f"[yellow]note:[/] projections run inside the server with {store_label(settings)}; "
+            "only one process may run them, so serving with 1 worker "
+            "(set MORALBANK_INPROCESS_PROJECTIONS=false and run `moralbank project` to use more)."
+        )
+        workers = 1
+    print_urls(host, port)
+    err.print(
+        f"store: {store_label(settings)}; projections: "
+        + ("in this process" if inprocess else "run `moralbank project` beside this server")
+    )
+    uvicorn.run("ops.asgi:app_factory", factory=True, host=host, port=port, workers=workers, log_level=log_level)
+
+
+def print_urls(host: str, port: int) -> None:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown}:{port}"
+    err.print(f"API docs:  {base}/docs", highlight=False)
+    err.print(f"OpenAPI:   {base}/openapi.json", highlight=False)
+    err.print(f"API:       {base}/v1/…   health: {base}/healthz   metrics: {base}/metrics", highlight=False)
+
+
+# ------------------------------------------------------------------------------ project
+
+
+def _progress_table(rows: list[Progress]) -> Table:
+    table = Table("projection", "position", "log end", "lag")
+    for p in rows:
+        table.add_row(p.name, str(p.position), str(p.log_end), str(p.lag))
+    return table
+
+
+@app.command()
+def project(
+    once: Annotated[bool, typer.Option("--once", help="Catch up once and exit.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Notifications per transaction.")] = 1000,
+    poll: Annotated[float, typer.Option(min=0.001, help="Seconds between polls when caught up.")] = 0.1,
+    report_every: Annotated[float, typer.Option(min=0.1, help="Seconds between progress lines.")] = 5.0,
+) -> None:
+    """Run every projection follower until SIGTERM/SIGINT, or catch up once (--once)."""
+    settings = load_settings()
+    with services_for(settings) as svc:
+        for f in svc.followers:
+            f.batch_size = batch_size
+        if once:
+            for f in svc.followers:
+                n, seconds = timed(lambda f=f: catch_up(f))  # type: ignore[misc]
+                err.print(f"{f.name}: applied {n} notification(s) in {seconds:.2f}s, at {f.position()}")
+            return
+        err.print(f"following {', '.join(f.name for f in svc.followers)} on {store_label(settings)}; Ctrl-C to stop")
+        err.print(_progress_table(progress(svc.followers)))
+
+        def report(rows: list[Progress]) -> None:
+            err.print("  ".join(f"{p.name} {p.position}/{p.log_end} (lag {p.lag})" for p in rows), highlight=False)
+
+        follow_until_signalled(svc.followers, poll=poll, report_every=report_every, report=report)
+        err.print("stopped;", "  ".join(f"{p.name} at {p.position}" for p in progress(svc.followers)))
+
+
+# ------------------------------------------------------------------------------ tokens
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    name: Annotated[str, typer.Option(help="Whose token this is.")],
+    unit: Annotated[list[str] | None, typer.Option("--unit", help="A unit id in scope (repeatable).")] = None,
+    subject: Annotated[str | None, typer.Option(help="The volunteer or merchant id (for those roles).")] = None,
+) -> None:
+    """Issue a token; its secret is printed (to stdout) this once and never again."""
+    if role not in ROLES:
+        fail(f"--role must be one of {', '.join(ROLES)}", 2)
+    unit_ids = [parse_uuid(u, "--unit") for u in unit or []]
+    subject_id = parse_uuid(subject, "--subject") if subject else None
+    if role in ("volunteer", "merchant") and subject_id is None:
+        fail(f"a {role} token needs --subject (the {role}'s id)", 2)
+    with services_for() as svc:
+        issued = svc.ledger.issue_token(role, name, unit_ids=unit_ids, subject_id=subject_id)
+    typer.echo(issued.secret)
+    err.print(f"token {issued.token.id} ({role}, {name}); the secret above is shown only this once.", highlight=False)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """Every token ever issued (secrets are never stored)."""
+    with services_for() as svc:
+        tokens = svc.ledger.list_tokens()
+    table = Table("id", "role", "name", "units", "subject", "ends with", "issued", "status")
+    for t in tokens:
+        table.add_row(
+            str(t.id), t.role, t.name, "\n".join(map(str, t.unit_ids)) or "-", str(t.subject_id or "-"),
+            "…" + t.hint, t.issued_at.strftime("%Y-%m-%d %H:%M"),
+            "active" if t.active else f"revoked {t.revoked_at:%Y-%m-%d %H:%M}",
+        )
+    out.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (see `tokens list`).")]) -> None:
+    """Revoke a token: it stops working at once."""
+    tid = parse_uuid(token_id, "TOKEN_ID")
+    with services_for() as svc:
+        token = svc.ledger.revoke_token(tid)
+    err.print(f"revoked token {token.id} ({token.role}, {token.name})", highlight=False)
+
+
+# ------------------------------------------------------------------------------ units
+
+
+@units_app.command("create")
+def units_create(
+    name: Annotated[str, typer.Argument(help="The unit's name, e.g. 青禾街道.")],
+    kind: Annotated[str, typer.Option(help=f"One of: {', '.join(UNIT_KINDS)}.")],
+    parent: Annotated[str | None, typer.Option(help="The parent unit's id (none for a street).")] = None,
+) -> None:
+    """Add a unit to the community tree; prints its id."""
+    parent_id = parse_uuid(parent, "--parent") if parent else None
+    with services_for() as svc:
+        u = svc.ledger.create_unit(name, kind, parent_id)
+    typer.echo(str(u.id))
+    err.print(f"created {kind} {name}", highlight=False)
+
+
+@units_app.command("list")
+def units_list() -> None:
+    """The community tree."""
+    from projections import queries
+
+    with services_for() as svc:
+        rows = queries.units(caught_up(svc).db)
+        with svc.db.read() as tx:
+            counts = {r["unit_id"]: int(r["n"]) for r in tx.all("SELECT unit_id, COUNT(*) AS n FROM volunteers GROUP BY unit_id")}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    ids = {r["id"] for r in rows}
+    for r in rows:
+        children.setdefault(r["parent_id"] if r["parent_id"] in ids else None, []).append(r)
+    if not rows:
+        err.print("no units yet; create a street: moralbank units create 青禾街道 --kind street")
+        return
+
+    def label(r: dict[str, Any]) -> str:
+        n = counts.get(r["id"], 0)
+        return f"[bold]{r['name']}[/] [dim]{r['kind']} {r['id']}[/]" + (f"  {n} volunteer(s)" if n else "")
+
+    def grow(node: Tree, parent_id: str) -> None:
+        for r in children.get(parent_id, []):
+            grow(node.add(label(r)), r["id"])
+
+    for root in children.get(None, []):
+        tree = Tree(label(root))
+        grow(tree, root["id"])
+        out.print(tree)
+
+
+# ------------------------------------------------------------------------------ volunteers
+
+
+@volunteers_app.command("create")
+def volunteers_create(
+    name: Annotated[str, typer.Argument(help="The volunteer's name.")],
+    unit: Annotated[str, typer.Option(help="The unit (usually a building) the volunteer lives in.")],
+    member_no: Annotated[str | None, typer.Option(help="A unique member number.")] = None,
+    phone_last4: Annotated[str | None, typer.Option(help="Last four digits of the phone number.")] = None,
+) -> None:
+    """Register a volunteer; prints the id."""
+    unit_id = parse_uuid(unit, "--unit")
+    if phone_last4 is not None and not (len(phone_last4) == 4 and phone_last4.isdigit()):
+        fail("--phone-last4 must be four digits", 2)
+    with services_for() as svc:
+        v = svc.ledger.register_volunteer(name, unit_id, member_no=member_no, phone_last4=phone_last4)
+    typer.echo(str(v.id))
+    err.print(f"registered {name}", highlight=False)
+
+
+@volunteers_app.command("list")
+def volunteers_list(
+    unit: Annotated[str | None, typer.Option(help="Only volunteers of this unit.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 1000,
+) -> None:
+    """Volunteers with their balances."""
+    from projections import queries
+
+    unit_id = str(parse_uuid(unit, "--unit")) if unit else None
+    with services_for() as svc:
+        caught_up(svc)
+        rows = queries.volunteers(svc.db, unit_id=unit_id, limit=limit)
+        balances = queries.all_balances(svc.db)
+        unit_names = {u["id"]: u["name"] for u in queries.units(svc.db)}
+    table = Table("id", "name", "unit", "member no", "phone", "balance", "earned", "minutes")
+    for v in rows:
+        b = balances.get(volunteer_account(UUID(v["id"])), {})
+        table.add_row(
+            v["id"], v["name"], unit_names.get(v["unit_id"], v["unit_id"]), v["member_no"] or "-",
+            f"…{v['phone_last4']}" if v["phone_last4"] else "-",
+            str(b.get("balance", 0)), str(b.get("earned", 0)), str(b.get("minutes", 0)),
+        )
+    out.print(table)
+    err.print(f"{len(rows)} volunteer(s)")
+
+
+# ------------------------------------------------------------------------------ verify
+
+
+@app.command()
+def verify(
+    catch_up_first: Annotated[bool, typer.Option("--catch-up/--no-catch-up", help="Catch the projections up first.")] = True,
+    max_shown: Annotated[int, typer.Option(help="Violations to print at most.")] = 50,
+) -> None:
+    """Replay the whole log and check the ledger's invariants; exit 1 on any violation."""
+    from ops.verify import verify as run_verify
+
+    with services_for() as svc:
+        report = run_verify(svc, catch_up_first=catch_up_first)
+    summary = Table("what", "count", title="moralbank verify")
+    for label, value in [
+        ("events", report.events),
+        ("transactions", report.transactions),
+        ("reversals", report.reversals),
+        ("accounts", report.accounts),
+        ("volunteer accounts", report.volunteer_accounts),
+        ("points held by volunteers", report.points_held),
+        ("points issued (net)", report.points_issued),
+        ("points redeemed (net)", report.points_redeemed),
+        *((f"projection {k} position", v) for k, v in report.positions.items()),
+        ("log end", report.log_end),
+        ("seconds", f"{report.seconds:.2f}"),
+    ]:
+        summary.add_row(label, str(value))
+    out.print(summary)
+    for w in report.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if report.ok:
+        out.print("[green]OK[/]: invariants 1, 2, 3 and 5 hold.")
+        return
+    counts = ", ".join(f"invariant {k}: {n}" for k, n in sorted(report.by_invariant().items()))
+    out.print(f"[bold red]{len(report.violations)} violation(s)[/] ({counts})", highlight=False)
+    for v in report.violations[:max_shown]:
+        out.print(str(v), highlight=False, markup=False)
+    if len(report.violations) > max_shown:
+        out.print(f"… and {len(report.violations) - max_shown} more", highlight=False)
+    raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------ export / import
+
+
+@app.command()
+def export(
+    out_file: Annotated[str, typer.Option("--out", help="A file, or - for stdout.")] = "-",
+) -> None:
+    """Write the whole event log as JSON lines (lossless)."""
+    from ops.transfer import export_log
+
+    with services_for() as svc:
+        if out_file == "-":
+            result = export_log(svc.ledger, sys.stdout)
+            sys.stdout.flush()
+        else:
+            path = Path(out_file)
+            tmp = path.with_name(path.name + ".partial")
+            with tmp.open("w", encoding="utf8") as f:
+                result = export_log(svc.ledger, f)
+            os.replace(tmp, path)
+    err.print(f"exported {result.events} event(s) up to {result.log_end} in {result.seconds:.2f}s")
+
+
+@app.command("import")
+def import_(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A file written by export.")]) -> None:
+    """Load an export into an EMPTY store, then catch the projections up."""
+    from ops.transfer import BadExportFile, ImportRefused, TransferError, import_log
+
+    settings = load_settings(bootstrap_token=None)  # a bootstrap token would make the store non-empty
+    with services_for(settings) as svc:
+        try:
+            result = import_log(svc, file)
+        except (ImportRefused, BadExportFile) as e:
+            fail(str(e), 2)
+        except TransferError as e:
+            fail(str(e), 1)
+    err.print(
+        f"imported {result.events} event(s) ({result.transactions} transaction(s)) in {result.seconds:.2f}s"
+        + (f"; {result.renumbered} notification id(s) renumbered (the source log had gaps)" if result.renumbered else "")
+    )
+    for name, n in result.projections.items():
+        err.print(f"  projection {name}: {n} notification(s) applied")
+
+
+# ------------------------------------------------------------------------------ rebuild
+
+
+@app.command()
+def rebuild(
+    name: Annotated[str | None, typer.Argument(help="The projection to rebuild.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Rebuild every projection.")] = False,
+) -> None:
+    """Drop a projection's rows and replay the log into it."""
+    with services_for() as svc:
+        names = [f.name for f in svc.followers]
+        if all_ == (name is not None):
+            fail(f"name one projection or give --all; projections: {', '.join(names)}", 2)
+        chosen = svc.followers if all_ else [f for f in svc.followers if f.name == name]
+        if not chosen:
+            fail(f"no projection named {name!r}; projections: {', '.join(names)}", 2)
+        table = Table("projection", "notifications", "rows", "seconds", title="rebuild")
+        for f in chosen:
+            n, seconds = timed(f.rebuild)
+            with svc.db.read() as tx:
+                rows = sum(int(tx.one(f"SELECT COUNT(*) AS n FROM {t}")["n"]) for t in f.projection.tables)  # type: ignore[index]
+            table.add_row(f.name, str(n), str(rows), f"{seconds:.2f}")
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------ demo
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve", help="Start serving when the data is in.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete an existing SQLite demo store first.")] = False,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """A store filled with a made-up neighbourhood (青禾街道), and tokens to look around with."""
+    from ledger.clock import ManualClock
+    from ledger.stores import sqlite_path
+    from ops.demo import build_neighbourhood, existing_neighbourhood, issue_demo_tokens
+
+    settings = load_settings()
+    if fresh:
+        if settings.is_postgres:
+            fail("--fresh deletes SQLite files only; for PostgreSQL point MORALBANK_DATABASE_URL at an empty database", 2)
+        path = sqlite_path(settings.database_url)
+        if path != ":memory:":
+            for suffix in ("", "-wal", "-shm"):
+                Path(path + suffix).unlink(missing_ok=True)
+    admin_secret = settings.bootstrap_token.get_secret_value() if settings.bootstrap_token else None
+    clock = ManualClock(datetime.now(timezone.utc))
+    with services_for(settings.model_copy(update={"bootstrap_token": None}), clock=clock) as svc:
+        existing = svc.ledger.max_notification_id()
+        if existing:
+            err.print(
+                f"{store_label(settings)} already holds {existing} event(s); keeping it "
+                "(--fresh starts over). Issuing new demo tokens."
+            )
+            result = existing_neighbourhood(caught_up(svc))
+        else:
+            err.print(f"building the demo neighbourhood in {store_label(settings)} …")
+            result = build_neighbourhood(svc, clock)
+        issue_demo_tokens(svc, result, admin_secret=admin_secret)
+        caught_up(svc)
+        routes = _routes(svc)
+
+    if not existing:
+        err.print(
+            f"{len(result.units)} units, {len(result.volunteers)} volunteers, "
+            f"{result.transactions} awards, {result.reversals} reversal"
+        )
+    out.print("demo tokens (send as Authorization: Bearer <token>):")
+    for role, secret in result.tokens.items():
+        out.print(f"  {role:<10} {result.token_names[role]}", highlight=False)
+        out.print(f"             {secret}", highlight=False, markup=False)
+    if routes:
+        out.print("API routes:")
+        for method, path, summary in routes:
+            out.print(f"  {method:<7} {path:<44} {summary}", highlight=False, markup=False)
+    print_urls(host, port)
+    if serve_after:
+        serve(host=host, port=port, workers=1, log_level="info")
+    else:
+        err.print("start the server with: moralbank serve")
+
+
+def _routes(svc: Services) -> list[tuple[str, str, str]]:
+    """(methods, path, summary) of every documented route, from the app's OpenAPI document."""
+    try:
+        from api.app import create_app
+    except ImportError:
+        return []
+    routes = []
+    for path, operations in create_app(svc).openapi().get("paths", {}).items():
+        for method, op in operations.items():
+            routes.append((method.upper(), path, str(op.get("summary", ""))))
+    return sorted(routes, key=lambda r: (r[1], r[0]))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
