@@ -21,7 +21,7 @@ from projections.db import Database
 from api import auth, idempotency
 from api.auth import ADMIN, ORGANIZER, VOLUNTEER, Access, Principal
 from api.context import Services
-from api.problems import InvalidCursor
+from api.problems import Forbidden, InvalidCursor
 
 
 def get_services(request: Request) -> Services:
@@ -95,7 +95,9 @@ def visible_volunteer(volunteer_id: UUID, principal: PeoplePrincipal, access: Ac
 
 
 def own_volunteer(principal: VolunteerPrincipal, ledger: LedgerDep) -> Volunteer:
-    assert principal.subject_id is not None, "a volunteer token always names its volunteer"
+    """Raises Forbidden (a volunteer token naming nobody), NotFound."""
+    if principal.subject_id is None:
+        raise Forbidden("this volunteer token names no volunteer")
     return ledger.get_volunteer(principal.subject_id)
 
 

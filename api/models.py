@@ -13,13 +13,18 @@ from ledger.rules import MAX_MINUTES_PER_POSTING, MAX_POINTS_PER_POSTING
 
 # ---------------------------------------------------------------- field types
 
-Name = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Memo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=500)]
+# No control characters: a NUL could not even be stored in a PostgreSQL text column, so it
+# would halt a projection at that event.
+_NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
+_NO_CONTROLS_BUT_LINES = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+
+Name = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_NO_CONTROLS)]
+Memo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=500, pattern=_NO_CONTROLS_BUT_LINES)]
 Points = Annotated[StrictInt, Field(gt=0, le=MAX_POINTS_PER_POSTING, description="whole points, 1 to 1,000,000")]
 Minutes = Annotated[StrictInt, Field(ge=0, le=MAX_MINUTES_PER_POSTING, description="minutes served")]
 UnitKind = Literal["street", "community", "compound", "building", "station"]  # = ledger.rules.UNIT_KINDS
 PhoneLast4 = Annotated[StrictStr, StringConstraints(pattern=r"^[0-9]{4}$")]
-MemberNo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+MemberNo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=_NO_CONTROLS)]
 
 
 class In(BaseModel):
