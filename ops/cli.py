@@ -9,6 +9,7 @@ store that must not be used this way (import into a non-empty store).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -214,6 +215,8 @@ def tokens_create(
     subject_id = parse_uuid(subject, "--subject") if subject else None
     if role in ("volunteer", "merchant") and subject_id is None:
         fail(f"a {role} token needs --subject (the {role}'s id)", 2)
+    if role == "organizer" and not unit_ids:
+        fail("an organizer token needs at least one --unit (its scope)", 2)
     with services_for() as svc:
         issued = svc.ledger.issue_token(role, name, unit_ids=unit_ids, subject_id=subject_id)
     typer.echo(issued.secret)
@@ -524,6 +527,7 @@ def _routes(svc: Services) -> list[tuple[str, str, str]]:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app()
 
 

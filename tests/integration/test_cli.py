@@ -96,6 +96,7 @@ def test_scoped_tokens(db_path: Path) -> None:
     [
         (["--role", "king", "--name", "x"], 2, "--role must be one of"),
         (["--role", "volunteer", "--name", "x"], 2, "needs --subject"),
+        (["--role", "organizer", "--name", "x"], 2, "at least one --unit"),
         (["--role", "organizer", "--name", "x", "--unit", "not-an-id"], 2, "must be an id"),
         (["--role", "organizer", "--name", "x", "--unit", "00000000-0000-0000-0000-000000000001"], 1, "unit not found"),
     ],
@@ -215,10 +216,17 @@ def test_demo_builds_a_neighbourhood_that_verifies(db_path: Path) -> None:
     assert "OK" in report
 
 
-def test_console_script_runs() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ops.cli", "--help"], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0
+def test_console_script_runs(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("moralbank")
+    assert script.exists(), "pip install -e . makes the moralbank console script"
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
     for command in ("serve", "project", "tokens", "units", "volunteers", "verify", "export", "import", "rebuild", "demo"):
         assert command in result.stdout
+
+
+def test_bad_settings_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MORALBANK_DATABASE_URL", "mysql://nope")
+    result = CliRunner().invoke(app, ["verify"])
+    assert result.exit_code == 2
+    assert "MORALBANK_DATABASE_URL" in result.stderr
