@@ -27,6 +27,8 @@ def create_app(services: Services) -> FastAPI:
     app.state.metrics = Metrics(services)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     problems.install(app)
+    # Prefixes live on the routers themselves, so a matched route's ``path`` is the full
+    # template (the metrics label).
     for router in (admin.router, organizer.router, volunteer.router, ops.router):
         app.include_router(router)
 
