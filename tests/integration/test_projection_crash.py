@@ -73,11 +73,11 @@ def worker(database_url: str, tmp_path: Path, *args: str) -> subprocess.Popen:  
         "PYTHONPATH": str(ROOT),
     }
     env.pop("MORALBANK_BOOTSTRAP_TOKEN", None)
-    log = (tmp_path / "worker.log").open("a")
-    return subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", "project", "--batch-size", str(BATCH), "--poll", "0.01", *args],
-        env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-    )
+    with (tmp_path / "worker.log").open("a") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "project", "--batch-size", str(BATCH), "--poll", "0.01", *args],
+            env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+        )
 
 
 def test_killed_projection_worker_resumes_exactly_once(services, database_url, tmp_path, clock):  # type: ignore[no-untyped-def]
