@@ -82,16 +82,15 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "balance bigint NOT NULL CHECK (balance >= 0))"
             ).format(table)
         )
-        self.credit_statement = SQL(
-            "INSERT INTO {0} AS t (account, balance) "
-            "SELECT * FROM unnest(%s::text[], %s::bigint[]) "
-            "ON CONFLICT (account) DO UPDATE SET balance = t.balance + excluded.balance"
+        # Every error here must come from the database, never from Python: the library
+        # commits the pipeline's transaction before re-raising an exception that left the
+        # transaction healthy. A CHECK violation aborts it, so nothing is recorded.
+        self.open_rows_statement = SQL(
+            "INSERT INTO {0} (account, balance) SELECT unnest(%s::text[]), 0 ON CONFLICT (account) DO NOTHING"
         ).format(table)
-        # A debit needs a row: an account never credited has nothing to give.
-        self.debit_statement = SQL(
+        self.apply_deltas_statement = SQL(
             "UPDATE {0} AS t SET balance = t.balance + d.delta "
-            "FROM unnest(%s::text[], %s::bigint[]) AS d(account, delta) "
-            "WHERE t.account = d.account RETURNING t.account"
+            "FROM unnest(%s::text[], %s::bigint[]) AS d(account, delta) WHERE t.account = d.account"
         ).format(table)
         self.select_balances_statement = SQL("SELECT account, balance FROM {0}").format(table)
 
@@ -100,19 +99,14 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         deltas: Sequence[tuple[str, int]] = kwargs.get("balance_deltas") or ()
-        credits = [(a, d) for a, d in deltas if d > 0]
-        debits = [(a, d) for a, d in deltas if d < 0]
-        if credits:
-            curs.execute(self.credit_statement, ([a for a, _ in credits], [d for _, d in credits]))
-        if debits:
-            accounts = [a for a, _ in debits]
+        if deltas:
+            accounts = [a for a, _ in deltas]
             try:
-                curs.execute(self.debit_statement, (accounts, [d for _, d in debits]))
-                found = {row["account"] for row in curs.fetchall()}
+                curs.execute(self.open_rows_statement, (accounts,))
+                curs.execute(self.apply_deltas_statement, (accounts, [d for _, d in deltas]))
+                curs.connection._pipeline.sync()  # noqa: SLF001 - surface a CHECK violation here
             except psycopg.errors.CheckViolation as e:
                 raise BalanceGuardViolation(accounts) from e
-            if len(found) != len(debits):
-                raise BalanceGuardViolation(sorted(set(accounts) - found))
         return ids
 
     def select_balances(self) -> dict[str, int]:

@@ -26,8 +26,14 @@ def sqlite_path(url: str) -> str:
     return rest[1:] if rest.startswith("/") else rest
 
 
-def ledger_env(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> dict[str, str]:
-    """Raises ValueError for a URL that names no supported store."""
+def ledger_env(url: str, *, pool_size: int = 10, max_overflow: int = 20, create_tables: bool = True) -> dict[str, str]:
+    """Raises ValueError for a URL that names no supported store.
+
+    ``create_tables=False`` for processes started beside a running system: on PostgreSQL the
+    library's schema statements lock the events table, and run from many processes at once
+    while others write, they were seen to stall each other.
+    """
+    create = "y" if create_tables else "n"
     if is_postgres(url):
         u = urlparse(url)
         return {
@@ -44,7 +50,7 @@ def ledger_env(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> dict
             "POSTGRES_LOCK_TIMEOUT": "10",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
             "APPLICATION_RECORDER_TOPIC": _topic(PostgresLedgerRecorder),
-            "CREATE_TABLE": "y",
+            "CREATE_TABLE": create,
         }
     path = sqlite_path(url)
     if path != ":memory:":
@@ -54,5 +60,5 @@ def ledger_env(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> dict
         "SQLITE_DBNAME": path if path != ":memory:" else "file::memory:?mode=memory&cache=shared",
         "SQLITE_LOCK_TIMEOUT": "30",
         "APPLICATION_RECORDER_TOPIC": _topic(SQLiteLedgerRecorder),
-        "CREATE_TABLE": "y",
+        "CREATE_TABLE": create,
     }

@@ -145,6 +145,12 @@ def serve(
             "(set MORALBANK_INPROCESS_PROJECTIONS=false and run `moralbank project` to use more)."
         )
         workers = 1
+    if workers > 1 and settings.create_tables:
+        # Create the schema once here, so the workers need not race to do it.
+        from ops.wiring import build_services, close_services
+
+        close_services(build_services(settings))
+        os.environ["MORALBANK_CREATE_TABLES"] = "false"
     print_urls(host, port)
     err.print(
         f"store: {store_label(settings)}; projections: "

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     pool_size: int = 10
     # With SQLite, serve runs the projections in-process unless told otherwise.
     inprocess_projections: bool | None = None
+    # Create the schema at start-up. `serve --workers N` creates it once in the parent and
+    # starts the workers with this off (concurrent DDL beside writers stalls on PostgreSQL).
+    create_tables: bool = True
 
     @field_validator("timezone")
     @classmethod

@@ -22,13 +22,19 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     settings = settings or Settings()
     clock = clock or SystemClock()
     ledger = Ledger(
-        env=ledger_env(settings.database_url, pool_size=settings.pool_size, max_overflow=settings.pool_size * 2),
+        env=ledger_env(
+            settings.database_url,
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_size * 2,
+            create_tables=settings.create_tables,
+        ),
         clock=clock,
     )
     db = Database(settings.database_url, pool_size=settings.pool_size)
     followers = [Follower(ledger, db, p) for p in all_projections()]
-    for f in followers:
-        f.setup()
+    if settings.create_tables:
+        for f in followers:
+            f.setup()
     if settings.bootstrap_token is not None:
         ledger.issue_token("admin", "bootstrap", secret=settings.bootstrap_token.get_secret_value())
     return Services(settings=settings, clock=clock, ledger=ledger, db=db, followers=followers)

@@ -17,6 +17,7 @@ from ledger.errors import (
     UnitCycle,
     UnitKindNotAllowed,
 )
+from ledger.domain import LedgerTransaction
 from ledger.stores import ledger_env
 from invariants import assert_invariants
 
@@ -81,8 +82,12 @@ def test_debit_never_below_zero(ledger: Ledger, world, services) -> None:  # typ
 
 def test_a_never_credited_volunteer_cannot_pay(ledger: Ledger, world) -> None:  # type: ignore[no-untyped-def]
     *_, vol = world
+    before = ledger.max_notification_id()
     with pytest.raises(InsufficientPoints):
         ledger.post("d-empty", "redemption", [Posting(volunteer_account(vol.id), merchant_account(vol.id), 1)])
+    assert ledger.max_notification_id() == before  # nothing recorded
+    with pytest.raises(NotFound):
+        ledger.get_transaction(LedgerTransaction.create_id("d-empty"))
 
 
 def test_reversal_once_and_never_of_a_reversal(ledger: Ledger, world, services) -> None:  # type: ignore[no-untyped-def]
