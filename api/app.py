@@ -10,7 +10,9 @@ from fastapi import FastAPI
 from api import problems
 from api.context import Services
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import admin, ops, organizer, volunteer
+from fastapi.staticfiles import StaticFiles
+
+from api.routes import admin, ops, organizer, pages, volunteer
 
 DESCRIPTION = """\
 道德银行 — points for community volunteering, on an append-only ledger.
@@ -29,8 +31,9 @@ def create_app(services: Services) -> FastAPI:
     problems.install(app)
     # Prefixes live on the routers themselves, so a matched route's ``path`` is the full
     # template (the metrics label).
-    for router in (admin.router, organizer.router, volunteer.router, ops.router):
+    for router in (admin.router, organizer.router, volunteer.router, ops.router, pages.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 
     generate = app.openapi
 
