@@ -29,6 +29,7 @@ from ledger.accounts import volunteer_account
 from ledger.application import ROLES
 from ledger.errors import LedgerError
 from ledger.rules import UNIT_KINDS
+from ops.bench.cli import bench_app
 from ops.projecting import Progress, catch_up, follow_until_signalled, progress, timed
 from ops.settings import Settings
 
@@ -45,6 +46,7 @@ volunteers_app = typer.Typer(help="Volunteers and their points.", no_args_is_hel
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(units_app, name="units")
 app.add_typer(volunteers_app, name="volunteers")
+app.add_typer(bench_app, name="bench")
 
 
 

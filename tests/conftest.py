@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ledger.clock import ManualClock
-from pgcluster import PgCluster
+from ops.pgcluster import PgCluster
 
 BOOTSTRAP = "mb_test_bootstrap_admin_token"
 

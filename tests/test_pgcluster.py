@@ -5,10 +5,7 @@ import os
 import psycopg
 import pytest
 
-try:
-    from tests.pgcluster import PgCluster
-except ImportError:  # plain `pytest` without tests/__init__.py
-    from pgcluster import PgCluster
+from ops.pgcluster import PgCluster
 
 
 def _require_binaries() -> None:

@@ -1,0 +1,7 @@
+"""The ``moralbank bench`` command group. Each benchmark module adds its command here."""
+
+from __future__ import annotations
+
+import typer
+
+bench_app = typer.Typer(help="Benchmarks: our figure beside its references, in the same run.", no_args_is_help=True)
