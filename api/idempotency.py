@@ -10,13 +10,10 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import Header
 
-from ledger.application import Ledger
-from ledger.domain import LedgerTransaction
-from ledger.errors import AlreadyReversed, IdempotencyConflict
+from ledger.errors import IdempotencyConflict
 
 from api.auth import Principal
 from api.problems import InvalidIdempotencyKey
@@ -58,19 +55,3 @@ def ledger_key(principal: Principal, key: str | None) -> str:
 
 def conflict(key: str | None) -> IdempotencyConflict:
     return IdempotencyConflict(f"the {HEADER} was already used with a different request", idempotency_key=key)
-
-
-def replayed_reversal(
-    ledger: Ledger, transaction_id: UUID, principal: Principal, key: str, memo: str, refused: AlreadyReversed
-) -> LedgerTransaction:
-    """A reversal that was already made: its stored result when this caller made it with
-    the same key and body. Raises the original AlreadyReversed, or IdempotencyConflict."""
-    original = ledger.get_transaction(transaction_id)
-    if original.reversed_by is None:
-        raise refused
-    reversal = ledger.get_transaction(original.reversed_by)
-    if reversal.actor != principal.actor(key):
-        raise refused
-    if reversal.memo != memo:
-        raise conflict(key)
-    return reversal

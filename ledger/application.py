@@ -20,7 +20,7 @@ from eventsourcing.utils import get_topic
 from ledger import rules
 from ledger.accounts import Posting, issuing_account, volunteer_account
 from ledger.clock import Clock, SystemClock
-from ledger.domain import AccessToken, LedgerTransaction, MemberNumber, Unit, Volunteer
+from ledger.domain import AccessToken, ClientRequest, LedgerTransaction, MemberNumber, Unit, Volunteer
 from ledger.errors import (
     AlreadyReversed,
     ConcurrencyExhausted,
@@ -240,32 +240,59 @@ class Ledger(Application[UUID]):
         """Raises NotFound."""
         return self._get(LedgerTransaction, transaction_id, "transaction")
 
-    def reverse(self, transaction_id: UUID, *, memo: str = "", actor: str = "") -> PostingResult:
+    def reverse(
+        self, transaction_id: UUID, *, memo: str = "", actor: str = "", request_key: str | None = None
+    ) -> PostingResult:
         """A compensating transaction, at most once per original.
 
-        Raises NotFound, NotReversible, AlreadyReversed, InsufficientPoints.
+        ``request_key`` is the client's idempotency key: the same key for the same reversal
+        gives the first result again (``replayed``); for anything else, IdempotencyConflict.
+
+        Raises NotFound, NotReversible, AlreadyReversed, InsufficientPoints, IdempotencyConflict.
         """
+        request_fp = rules.fingerprint(["reversal", str(transaction_id), memo])
+        if request_key is not None and (prior := self._prior_request(request_key, request_fp)):
+            return prior
         original = self.get_transaction(transaction_id)
         postings = rules.reversal_of(original.postings, original.kind)
         key = f"reversal:{original.id}"
         if original.reversed_by is not None:
             raise AlreadyReversed("this transaction was already reversed", reversal_id=str(original.reversed_by))
-        original.mark_reversed(reversal_id=LedgerTransaction.create_id(key), at=self.clock.now())
-        result = self.post(
-            key,
-            REVERSAL,
-            postings,
-            minutes=original.minutes,
-            memo=memo,
-            actor=actor,
-            unit_id=original.unit_id,
-            reverses=original.id,
-            fingerprint=rules.fingerprint(["reversal", str(original.id)]),
-            also_save=[original],
-        )
-        if result.replayed:
-            raise AlreadyReversed("this transaction was already reversed", reversal_id=str(result.transaction.id))
+        reversal_id = LedgerTransaction.create_id(key)
+        original.mark_reversed(reversal_id=reversal_id, at=self.clock.now())
+        claims = [ClientRequest(key=request_key, fingerprint=request_fp, transaction_id=reversal_id)] if request_key else []
+        try:
+            result = self.post(
+                key,
+                REVERSAL,
+                postings,
+                minutes=original.minutes,
+                memo=memo,
+                actor=actor,
+                unit_id=original.unit_id,
+                reverses=original.id,
+                fingerprint=rules.fingerprint(["reversal", str(original.id)]),
+                also_save=[original, *claims],
+            )
+        except AlreadyReversed:
+            result = None
+        if result is None or result.replayed:
+            # Lost a race: to this same request (its first result), or to another one.
+            if request_key is not None and (prior := self._prior_request(request_key, request_fp)):
+                return prior
+            raise AlreadyReversed("this transaction was already reversed", reversal_id=str(reversal_id))
         return result
+
+    def _prior_request(self, request_key: str, fingerprint: str) -> PostingResult | None:
+        """The first result of a client request made before with this key, if any.
+        Raises IdempotencyConflict when that request was a different one."""
+        try:
+            prior: ClientRequest = self.repository.get(ClientRequest.create_id(request_key))
+        except AggregateNotFoundError:
+            return None
+        if prior.fingerprint != fingerprint:
+            raise IdempotencyConflict("this idempotency key was already used for a different request", key=request_key)
+        return PostingResult(self.get_transaction(prior.transaction_id), replayed=True)
 
     def guarded_balance(self, account: str) -> int:
         """The write side's own figure for a volunteer account (0 when never touched)."""

@@ -102,6 +102,21 @@ class LedgerTransaction(Aggregate):
         self.reversed_by = reversal_id
 
 
+class ClientRequest(Aggregate):
+    """A client's idempotency key for a command whose own identity is not that key (a
+    reversal is named after its original): the key's first request and its result."""
+
+    @staticmethod
+    def create_id(key: str) -> UUID:
+        return uuid5(NAMESPACE, "request:" + key)
+
+    @event("Made")
+    def __init__(self, key: str, fingerprint: str, transaction_id: UUID) -> None:
+        self.key = key
+        self.fingerprint = fingerprint
+        self.transaction_id = transaction_id
+
+
 class AccessToken(Aggregate):
     """A bearer token, stored as the hash of its secret, with a role and a scope."""
 

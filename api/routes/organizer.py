@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Response
 
 from ledger import rules
-from ledger.errors import AlreadyReversed, IdempotencyConflict
+from ledger.errors import IdempotencyConflict
 
 from api import idempotency, models, views
 from api.deps import (
@@ -145,12 +145,12 @@ def reverse(
     body: Annotated[models.ReversalIn | None, Body()] = None,
 ) -> models.TransactionOut:
     memo = body.memo if body is not None else ""
-    try:
-        result = ledger.reverse(original.id, memo=memo, actor=principal.actor(key))
-    except AlreadyReversed as refused:
-        if key is None:
-            raise
-        reversal = idempotency.replayed_reversal(ledger, original.id, principal, key, memo, refused)
+    result = ledger.reverse(
+        original.id,
+        memo=memo,
+        actor=principal.actor(key),
+        request_key=idempotency.ledger_key(principal, key) if key is not None else None,
+    )
+    if result.replayed:
         response.headers[idempotency.REPLAYED_HEADER] = "true"
-        return views.transaction(reversal, zone)
     return views.transaction(result.transaction, zone)

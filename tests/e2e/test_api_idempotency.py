@@ -79,6 +79,11 @@ def test_reversal_replay_and_conflicts(town: Any) -> None:
         assert (refused.status_code, refused.json()["code"]) == (409, "already_reversed")
     assert town.head() == head
     assert balance(town) == 100
+    other = c.post("/v1/credits", json=credit_body(town), headers=org).json()["id"]
+    reused = c.post(f"/v1/transactions/{other}/reversal", json={"memo": "wrong volunteer"},
+                    headers={**org, "Idempotency-Key": "undo-1"})
+    assert (reused.status_code, reused.json()["code"]) == (409, "idempotency_conflict")
+    assert c.get(f"/v1/transactions/{other}", headers=org).json()["reversed_by"] is None
 
 
 def _hammer(town: Any, path: str, body: dict[str, Any], key: str, n: int = 8) -> list[Any]:
@@ -115,5 +120,5 @@ def test_concurrent_retries_reverse_once(town: Any) -> None:
     assert [r.status_code for r in results] == [201] * 8, [r.text for r in results]
     assert len({r.json()["id"] for r in results}) == 1
     assert sum(r.headers.get(REPLAYED) == "true" for r in results) == 7
-    assert town.head() == head + 2  # the reversal, and the original marked reversed
+    assert town.head() == head + 3  # the reversal, the original marked reversed, the client key
     assert balance(town) == 100

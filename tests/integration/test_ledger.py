@@ -153,3 +153,19 @@ def test_tokens(ledger: Ledger, world) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(NotFound):
         ledger.authenticate("mb_a_never-issued")
     assert token.id in {t.id for t in ledger.list_tokens()}
+
+
+def test_a_client_key_names_one_reversal(ledger: Ledger, world) -> None:  # type: ignore[no-untyped-def]
+    _, community, *_, vol = world
+    a = ledger.credit("c-a", community.id, vol.id, 4).transaction
+    b = ledger.credit("c-b", community.id, vol.id, 5).transaction
+    first = ledger.reverse(a.id, memo="重复录入", request_key="client:1")
+    again = ledger.reverse(a.id, memo="重复录入", request_key="client:1")
+    assert again.replayed and again.transaction.id == first.transaction.id
+    with pytest.raises(IdempotencyConflict):
+        ledger.reverse(b.id, memo="重复录入", request_key="client:1")  # same key, another original
+    with pytest.raises(IdempotencyConflict):
+        ledger.reverse(a.id, memo="另一个理由", request_key="client:1")  # same key, another body
+    with pytest.raises(AlreadyReversed):
+        ledger.reverse(a.id, memo="重复录入", request_key="client:2")  # another key, already done
+    assert ledger.get_transaction(b.id).reversed_by is None
