@@ -88,6 +88,7 @@ class Ledger(Application[UUID]):
 
     def create_unit(self, name: str, kind: str, parent_id: UUID | None) -> Unit:
         """Raises NotFound (parent), UnitKindNotAllowed."""
+        name = rules.check_text(name, "name")
         parent_kind = self.get_unit(parent_id).kind if parent_id else None
         rules.check_unit_parent(kind, parent_kind)
         unit = Unit(name=name, kind=kind, parent_id=parent_id, at=self.clock.now())
@@ -126,7 +127,10 @@ class Ledger(Application[UUID]):
     def register_volunteer(
         self, name: str, unit_id: UUID, *, phone_last4: str | None = None, member_no: str | None = None
     ) -> Volunteer:
-        """Raises NotFound (unit), Duplicate (member number)."""
+        """Raises NotFound (unit), Duplicate (member number), InvalidRequest."""
+        name = rules.check_text(name, "name")
+        member_no = rules.check_text(member_no, "member_no", max_length=40) if member_no is not None else None
+        phone_last4 = rules.check_phone_last4(phone_last4)
         self.get_unit(unit_id)
         volunteer = Volunteer(
             name=name, unit_id=unit_id, phone_last4=phone_last4, member_no=member_no, at=self.clock.now()
@@ -172,6 +176,7 @@ class Ledger(Application[UUID]):
             raise InvalidRequest("an idempotency key of 1 to 300 characters is required")
         rules.check_postings(postings)
         rules.check_minutes(minutes)
+        memo = rules.check_text(memo, "memo", max_length=500, required=False)
         txn = LedgerTransaction(
             key=key,
             kind=kind,
@@ -315,6 +320,7 @@ class Ledger(Application[UUID]):
         """Raises InvalidRequest (role), NotFound (a unit)."""
         if role not in ROLES:
             raise InvalidRequest(f"unknown role {role!r}")
+        name = rules.check_text(name, "name")
         for unit_id in unit_ids:
             self.get_unit(unit_id)
         secret = secret or f"mb_{role[0]}_{secrets.token_urlsafe(32)}"

@@ -145,3 +145,24 @@ def minutes_for(account: str, postings: Iterable[Posting], minutes: int) -> int:
     its reversal, untouched by redemptions."""
     earned = sum(earned_and_redeemed(account, p)[0] for p in postings)
     return minutes if earned > 0 else -minutes if earned < 0 else 0
+
+
+def check_text(value: object, field: str, *, max_length: int = 100, required: bool = True) -> str:
+    """Names and memos: no control characters (a NUL cannot even be stored in PostgreSQL text),
+    trimmed, within a length."""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{field} must be text", field=field)
+    text = value.strip()
+    if required and not text:
+        raise InvalidRequest(f"{field} must not be empty", field=field)
+    if len(text) > max_length:
+        raise InvalidRequest(f"{field} must be at most {max_length} characters", field=field)
+    if any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in text):
+        raise InvalidRequest(f"{field} must not contain control characters", field=field)
+    return text
+
+
+def check_phone_last4(value: str | None) -> str | None:
+    if value is not None and not (len(value) == 4 and value.isascii() and value.isdigit()):
+        raise InvalidRequest("phone_last4 must be exactly four digits", field="phone_last4")
+    return value

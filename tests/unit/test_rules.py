@@ -216,3 +216,36 @@ def test_within_scope(ancestry: list, scope: list, inside: bool) -> None:  # typ
 )
 def test_fingerprint_is_order_free_and_exact(a: dict, b: dict, same: bool) -> None:  # type: ignore[type-arg]
     assert (rules.fingerprint(a) == rules.fingerprint(b)) is same
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "expected"),
+    [
+        ("  枫林社区 ", {}, "枫林社区"),
+        ("a" * 100, {}, "a" * 100),
+        ("a" * 101, {}, None),
+        ("", {}, None),
+        ("   ", {}, None),
+        ("", {"required": False}, ""),
+        ("a\u0000b", {}, None),
+        ("tab\there", {}, None),
+        ("be\u0085ll", {}, None),
+        (12, {}, None),
+        ("植树节 🌳", {}, "植树节 🌳"),
+    ],
+)
+def test_check_text(value: object, kwargs: dict, expected: str | None) -> None:  # type: ignore[type-arg]
+    if expected is None:
+        with pytest.raises(InvalidRequest):
+            rules.check_text(value, "name", **kwargs)
+    else:
+        assert rules.check_text(value, "name", **kwargs) == expected
+
+
+@pytest.mark.parametrize(("value", "ok"), [("0917", True), (None, True), ("917", False), ("09a7", False), ("０９１７", False)])
+def test_check_phone_last4(value: str | None, ok: bool) -> None:
+    if ok:
+        assert rules.check_phone_last4(value) == value
+    else:
+        with pytest.raises(InvalidRequest):
+            rules.check_phone_last4(value)
