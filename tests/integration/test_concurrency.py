@@ -112,6 +112,7 @@ def test_many_threads_random_credits_and_debits(services, store: str) -> None:  
         assert "ok" in outcomes
 
     scenario()
+    print(f"\n{store}: {sum(total_ops)} operations in {len(total_ops)} examples, {THREADS} threads")
     assert sum(total_ops) >= 2000, f"only {sum(total_ops)} operations ran"
     balances = assert_invariants(services)
     assert any(b > 0 for a, b in balances.items() if a.startswith("volunteer:"))
