@@ -146,6 +146,24 @@ class Ledger(Application[UUID]):
         """Raises NotFound."""
         return self._get(Volunteer, volunteer_id, "volunteer")
 
+    def move_volunteer(self, volunteer_id: UUID, unit_id: UUID) -> Volunteer:
+        """A volunteer's new home unit (moving to the same unit changes nothing).
+
+        Raises NotFound (volunteer, unit), ConcurrencyExhausted.
+        """
+        self.get_unit(unit_id)
+        for _ in self._retrying():
+            volunteer = self.get_volunteer(volunteer_id)
+            if volunteer.unit_id == unit_id:
+                return volunteer
+            volunteer.move_home(unit_id=unit_id, at=self.clock.now())
+            try:
+                self.save(volunteer)
+            except IntegrityError:
+                continue
+            return volunteer
+        raise AssertionError("unreachable")
+
     def find_volunteer_by_member_no(self, member_no: str) -> Volunteer:
         """Raises NotFound."""
         claim = self._get(MemberNumber, MemberNumber.create_id(member_no), "member number")

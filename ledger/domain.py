@@ -46,6 +46,11 @@ class Volunteer(Aggregate):
         self.member_no = member_no
         self.registered_at = at
 
+    @event("Moved")
+    def move_home(self, unit_id: UUID, at: datetime) -> None:
+        """A new home unit: later points count there; earlier ones stay where they were earned."""
+        self.unit_id = unit_id
+
 
 class MemberNumber(Aggregate):
     """Index: a member number names exactly one volunteer."""
