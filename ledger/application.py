@@ -279,9 +279,12 @@ class Ledger(Application[UUID]):
         original = self.get_transaction(transaction_id)
         postings = rules.reversal_of(original.postings, original.kind)
         key = f"reversal:{original.id}"
-        if original.reversed_by is not None:
-            raise AlreadyReversed("this transaction was already reversed", reversal_id=str(original.reversed_by))
         reversal_id = LedgerTransaction.create_id(key)
+        if original.reversed_by is not None:
+            # Perhaps by this very request, committed since we looked.
+            if request_key is not None and (prior := self._prior_request(request_key, request_fp)):
+                return prior
+            raise AlreadyReversed("this transaction was already reversed", reversal_id=str(original.reversed_by))
         original.mark_reversed(reversal_id=reversal_id, at=self.clock.now())
         claims = [ClientRequest(key=request_key, fingerprint=request_fp, transaction_id=reversal_id)] if request_key else []
         try:
