@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ledger.application import Ledger
 from ledger.clock import Clock
+from merchants.application import Alliance
 from ops.settings import Settings
 from projections.base import Follower
 from projections.db import Database
@@ -18,6 +19,7 @@ class Services:
     ledger: Ledger
     db: Database
     followers: list[Follower] = field(default_factory=list)
+    alliance: Alliance | None = None  # the merchant alliance (issue 6); built by ops.wiring
 
     def catch_up(self) -> None:
         """Bring every projection up to date (tests, CLI, and read-your-writes on SQLite)."""

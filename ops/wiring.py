@@ -10,6 +10,7 @@ from api.context import Services
 from ledger.application import Ledger
 from ledger.clock import Clock, SystemClock
 from ledger.stores import ledger_env
+from merchants.application import Alliance
 from ops.settings import Settings
 from projections.base import Follower
 from projections.db import Database
@@ -37,7 +38,8 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
             f.setup()
     if settings.bootstrap_token is not None:
         ledger.issue_token("admin", "bootstrap", secret=settings.bootstrap_token.get_secret_value())
-    return Services(settings=settings, clock=clock, ledger=ledger, db=db, followers=followers)
+    alliance = Alliance(ledger, settings.signing_key(), settings.zone)
+    return Services(settings=settings, clock=clock, ledger=ledger, db=db, followers=followers, alliance=alliance)
 
 
 @dataclass
