@@ -18,7 +18,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledger import codes as lc
 from ledger import errors as le
+from merchants import errors as me
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:moralbank:problem:"
@@ -81,6 +83,14 @@ LEDGER_ERRORS: Mapping[type[le.LedgerError], tuple[int, str, str]] = {
     le.AlreadyReversed: (409, "already_reversed", "Already reversed"),
     le.ConcurrencyExhausted: (409, "conflict", "Concurrent change"),
     le.TokenRevoked: (401, "unauthorized", "Authentication required"),
+    # signed QR codes (ledger.codes) and the merchant alliance (merchants.errors)
+    lc.CodeInvalid: (422, "code_invalid", "Invalid code"),
+    lc.CodeExpired: (422, "code_expired", "Code expired"),
+    me.CodeUsed: (409, "code_used", "Code already used"),
+    me.MerchantSuspended: (403, "merchant_suspended", "Merchant suspended"),
+    me.NotYourOffer: (403, "forbidden", "Not allowed"),
+    me.OfferUnavailable: (409, "offer_unavailable", "Offer unavailable"),
+    me.LimitReached: (409, "limit_reached", "Limit reached"),
 }
 
 # Codes the API itself produces outside that table (for the OpenAPI description and tests).
@@ -197,11 +207,11 @@ def install(app: FastAPI) -> None:
 _DESCRIPTIONS: Mapping[int, str] = {
     400: "Malformed JSON (`malformed_json`), a bad `Idempotency-Key` (`invalid_idempotency_key`) or cursor (`invalid_cursor`)",
     401: "Missing, unknown or revoked bearer token (`unauthorized`)",
-    403: "The token's role or scope does not allow this (`forbidden`)",
+    403: "The token's role or scope does not allow this (`forbidden`), or the merchant is suspended (`merchant_suspended`)",
     404: "No such thing, or not visible to this token (`not_found`)",
-    409: "Refused by the ledger's state (`duplicate`, `insufficient_points`, `idempotency_conflict`, `already_reversed`, `conflict`)",
+    409: "Refused by the ledger's state (`duplicate`, `insufficient_points`, `idempotency_conflict`, `already_reversed`, `conflict`, `code_used`, `offer_unavailable`, `limit_reached`)",
     415: "The body is not JSON (`unsupported_media_type`)",
-    422: "Invalid input (`validation_error`) or a rule of the ledger (`invalid_amount`, `unit_cycle`, `unit_kind_not_allowed`, `not_reversible`, …)",
+    422: "Invalid input (`validation_error`) or a rule of the ledger (`invalid_amount`, `unit_cycle`, `unit_kind_not_allowed`, `not_reversible`, `code_invalid`, `code_expired`, …)",
     503: "Not ready (`not_ready`)",
 }
 
