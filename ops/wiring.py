@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from dataclasses import dataclass, field
 
 from api.context import Services
 from ledger.application import Ledger
+from ledger.attendance import Attendance
 from ledger.clock import Clock, SystemClock
 from ledger.stores import ledger_env
 from merchants.application import Alliance
@@ -32,14 +34,17 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
         clock=clock,
     )
     db = Database(settings.database_url, pool_size=settings.pool_size)
-    followers = [Follower(ledger, db, p) for p in all_projections()]
+    followers = [Follower(ledger, db, p) for p in all_projections(settings.timezone)]
     if settings.create_tables:
         for f in followers:
             f.setup()
     if settings.bootstrap_token is not None:
         ledger.issue_token("admin", "bootstrap", secret=settings.bootstrap_token.get_secret_value())
     alliance = Alliance(ledger, settings.signing_key(), settings.zone)
-    return Services(settings=settings, clock=clock, ledger=ledger, db=db, followers=followers, alliance=alliance)
+    attendance = Attendance(ledger, settings.signing_key(), grace=timedelta(seconds=settings.scan_grace_seconds), batching=settings.scan_batching)
+    return Services(
+        settings=settings, clock=clock, ledger=ledger, db=db, followers=followers, alliance=alliance, attendance=attendance
+    )
 
 
 @dataclass
@@ -65,5 +70,7 @@ class ProjectionThreads:
 
 
 def close_services(services: Services) -> None:
+    if services.attendance is not None:
+        services.attendance.close()
     services.db.close()
     services.ledger.close()

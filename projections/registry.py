@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from projections.accounts import AccountsProjection
 from projections.alliance import AllianceProjection
+from projections.attendance import AttendanceProjection
 from projections.base import Projection
 from projections.directory import DirectoryProjection
+from projections.leaderboards import DEFAULT_ZONE, LeaderboardsProjection
 
 
-def all_projections() -> list[Projection]:
-    return [AccountsProjection(), DirectoryProjection(), AllianceProjection()]
+def all_projections(zone: str = DEFAULT_ZONE) -> list[Projection]:
+    """``zone``: where leaderboard periods are cut (MORALBANK_TIMEZONE)."""
+    return [AccountsProjection(), DirectoryProjection(), AllianceProjection(), LeaderboardsProjection(zone), AttendanceProjection()]
