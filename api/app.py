@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api import problems
 from api.context import Services
 from api.metrics import Metrics, MetricsMiddleware
+from api.requestlog import RequestLogMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api.routes import admin, ops, organizer, pages, volunteer
@@ -28,6 +29,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.metrics = Metrics(services)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestLogMiddleware)
     problems.install(app)
     # Prefixes live on the routers themselves, so a matched route's ``path`` is the full
     # template (the metrics label).

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from ops.logs import configure as configure_logs
 from ops.settings import Settings
 from ops.wiring import ProjectionThreads, build_services, close_services
 
@@ -22,6 +23,7 @@ def runs_projections_inprocess(settings: Settings) -> bool:
 def app_factory() -> Any:
     from api.app import create_app
 
+    configure_logs()  # each worker process is new: set its logging up too
     settings = Settings()
     services = build_services(settings)
     app = create_app(services)

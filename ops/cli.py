@@ -9,7 +9,6 @@ store that must not be used this way (import into a non-empty store).
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -535,7 +534,9 @@ def _routes(svc: Services) -> list[tuple[str, str, str]]:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ops.logs import configure
+
+    configure()
     app()
 
 
