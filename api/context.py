@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ledger.application import Ledger
+from ledger.attendance import Attendance
 from ledger.clock import Clock
 from merchants.application import Alliance
 from ops.settings import Settings
@@ -20,6 +21,7 @@ class Services:
     db: Database
     followers: list[Follower] = field(default_factory=list)
     alliance: Alliance | None = None  # the merchant alliance (issue 6); built by ops.wiring
+    attendance: Attendance | None = None  # activities and scans (issue 4); built by ops.wiring
 
     def catch_up(self) -> None:
         """Bring every projection up to date (tests, CLI, and read-your-writes on SQLite)."""

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledger import activities as la
 from ledger import codes as lc
 from ledger import errors as le
 from merchants import errors as me
@@ -91,6 +92,14 @@ LEDGER_ERRORS: Mapping[type[le.LedgerError], tuple[int, str, str]] = {
     me.NotYourOffer: (403, "forbidden", "Not allowed"),
     me.OfferUnavailable: (409, "offer_unavailable", "Offer unavailable"),
     me.LimitReached: (409, "limit_reached", "Limit reached"),
+    # activities and scans (ledger.activities)
+    la.CodeWrongActivity: (422, "code_wrong_activity", "Code for another activity"),
+    la.ActivityClosed: (409, "activity_closed", "Activity closed"),
+    la.ActivityFull: (409, "activity_full", "Activity full"),
+    la.ActivityCancelled: (409, "activity_cancelled", "Activity cancelled"),
+    la.ActivityNotOver: (409, "activity_not_over", "Activity not over"),
+    la.AlreadyCheckedOut: (409, "already_checked_out", "Already checked out"),
+    la.NotPending: (409, "not_pending", "Not waiting for approval"),
 }
 
 # Codes the API itself produces outside that table (for the OpenAPI description and tests).
@@ -209,9 +218,9 @@ _DESCRIPTIONS: Mapping[int, str] = {
     401: "Missing, unknown or revoked bearer token (`unauthorized`)",
     403: "The token's role or scope does not allow this (`forbidden`), or the merchant is suspended (`merchant_suspended`)",
     404: "No such thing, or not visible to this token (`not_found`)",
-    409: "Refused by the ledger's state (`duplicate`, `insufficient_points`, `idempotency_conflict`, `already_reversed`, `conflict`, `code_used`, `offer_unavailable`, `limit_reached`)",
+    409: "Refused by the ledger's state (`duplicate`, `insufficient_points`, `idempotency_conflict`, `already_reversed`, `conflict`, `code_used`, `offer_unavailable`, `limit_reached`, `activity_closed`, `activity_full`, `already_checked_out`, `not_pending`, …)",
     415: "The body is not JSON (`unsupported_media_type`)",
-    422: "Invalid input (`validation_error`) or a rule of the ledger (`invalid_amount`, `unit_cycle`, `unit_kind_not_allowed`, `not_reversible`, `code_invalid`, `code_expired`, …)",
+    422: "Invalid input (`validation_error`) or a rule of the ledger (`invalid_amount`, `unit_cycle`, `unit_kind_not_allowed`, `not_reversible`, `code_invalid`, `code_expired`, `code_wrong_activity`, …)",
     503: "Not ready (`not_ready`)",
 }
 

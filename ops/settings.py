@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     # Create the schema at start-up. `serve --workers N` creates it once in the parent and
     # starts the workers with this off (concurrent DDL beside writers stalls on PostgreSQL).
     create_tables: bool = True
+    # Scans (issue 4): a repeat within this many seconds is the same scan; scans are
+    # group-committed (many per transaction) unless turned off.
+    scan_grace_seconds: float = 60.0
+    scan_batching: bool = True
 
     @field_validator("timezone")
     @classmethod

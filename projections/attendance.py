@@ -1,0 +1,121 @@
+"""Activities and who attended them: who is in, who has left, minutes and points.
+
+The organizer's screen reads its live counts from ``activities``; the activity pages list
+``attendances``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ledger.activities import CREDITED, IN, PENDING, Activity, AttendanceRecord
+from projections.accounts import iso
+from projections.base import Projection
+from projections.db import Tx
+
+_ACTIVITY_OF = "(SELECT activity_id FROM attendances WHERE id = %s)"
+
+
+class AttendanceProjection(Projection):
+    name = "attendance"
+    event_classes = (
+        Activity.Created,  # type: ignore[attr-defined]
+        Activity.Cancelled,  # type: ignore[attr-defined]
+        AttendanceRecord.CheckedIn,  # type: ignore[attr-defined]
+        AttendanceRecord.CheckedOut,  # type: ignore[attr-defined]
+        AttendanceRecord.Approved,  # type: ignore[attr-defined]
+        AttendanceRecord.Rejected,  # type: ignore[attr-defined]
+    )
+    tables = ("activities", "attendances")
+
+    def schema(self, *, postgres: bool) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS activities ("
+            "id TEXT PRIMARY KEY, title TEXT NOT NULL, unit_id TEXT NOT NULL, "
+            "starts_at TEXT NOT NULL, ends_at TEXT NOT NULL, points_per_hour BIGINT NOT NULL, "
+            "capacity BIGINT, needs_approval BOOLEAN NOT NULL, cancelled BOOLEAN NOT NULL, "
+            "checked_in BIGINT NOT NULL, checked_out BIGINT NOT NULL, pending BIGINT NOT NULL, "
+            "points BIGINT NOT NULL, minutes BIGINT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS activities_unit ON activities (unit_id, starts_at)",
+            "CREATE TABLE IF NOT EXISTS attendances ("
+            "id TEXT PRIMARY KEY, activity_id TEXT NOT NULL, volunteer_id TEXT NOT NULL, seat BIGINT, "
+            "status TEXT NOT NULL, checked_in_at TEXT NOT NULL, checked_out_at TEXT, "
+            "minutes BIGINT NOT NULL, points BIGINT NOT NULL, settled BOOLEAN NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS attendances_activity ON attendances (activity_id, status)",
+        ]
+
+    def apply(self, tx: Tx, batch: Sequence[tuple[int, Any]]) -> None:
+        for _, e in batch:
+            att = str(e.originator_id)
+            if isinstance(e, Activity.Created):  # type: ignore[attr-defined]
+                tx.execute(
+                    "INSERT INTO activities (id, title, unit_id, starts_at, ends_at, points_per_hour, capacity, "
+                    "needs_approval, cancelled, checked_in, checked_out, pending, points, minutes) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, 0, 0)",
+                    (att, e.title, str(e.unit_id), iso(e.starts_at), iso(e.ends_at), e.points_per_hour,
+                     e.capacity, bool(e.needs_approval), False),
+                )
+            elif isinstance(e, Activity.Cancelled):  # type: ignore[attr-defined]
+                tx.execute("UPDATE activities SET cancelled = %s WHERE id = %s", (True, att))
+            elif isinstance(e, AttendanceRecord.CheckedIn):  # type: ignore[attr-defined]
+                tx.execute(
+                    "INSERT INTO attendances (id, activity_id, volunteer_id, seat, status, checked_in_at, "
+                    "checked_out_at, minutes, points, settled) VALUES (%s, %s, %s, %s, %s, %s, NULL, 0, 0, %s)",
+                    (att, str(e.activity_id), str(e.volunteer_id), e.seat, IN, iso(e.at), False),
+                )
+                tx.execute("UPDATE activities SET checked_in = checked_in + 1 WHERE id = %s", (str(e.activity_id),))
+            elif isinstance(e, AttendanceRecord.CheckedOut):  # type: ignore[attr-defined]
+                tx.execute(
+                    "UPDATE attendances SET status = %s, checked_out_at = %s, minutes = %s, points = %s, settled = %s "
+                    "WHERE id = %s",
+                    (e.status, iso(e.at), e.minutes, e.points, bool(e.settled), att),
+                )
+                credited = e.status == CREDITED
+                tx.execute(
+                    "UPDATE activities SET checked_out = checked_out + 1, pending = pending + %s, "
+                    f"points = points + %s, minutes = minutes + %s WHERE id = {_ACTIVITY_OF}",
+                    (int(e.status == PENDING), e.points if credited else 0, e.minutes if credited else 0, att),
+                )
+            elif isinstance(e, AttendanceRecord.Approved):  # type: ignore[attr-defined]
+                tx.execute(
+                    "UPDATE activities SET pending = pending - 1, "
+                    "points = points + (SELECT points FROM attendances WHERE id = %s), "
+                    f"minutes = minutes + (SELECT minutes FROM attendances WHERE id = %s) WHERE id = {_ACTIVITY_OF}",
+                    (att, att, att),
+                )
+                tx.execute("UPDATE attendances SET status = %s WHERE id = %s", (CREDITED, att))
+            elif isinstance(e, AttendanceRecord.Rejected):  # type: ignore[attr-defined]
+                tx.execute(f"UPDATE activities SET pending = pending - 1 WHERE id = {_ACTIVITY_OF}", (att,))
+                tx.execute("UPDATE attendances SET status = %s WHERE id = %s", ("rejected", att))
+
+
+# ---------------------------------------------------------------- queries
+
+
+def activity_counts(tx: Tx, activity_id: str) -> dict[str, Any] | None:
+    return tx.one("SELECT * FROM activities WHERE id = %s", (activity_id,))
+
+
+def attendances(tx: Tx, activity_id: str, *, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    if status is None:
+        return tx.all(
+            "SELECT * FROM attendances WHERE activity_id = %s ORDER BY checked_in_at, id LIMIT %s", (activity_id, limit)
+        )
+    return tx.all(
+        "SELECT * FROM attendances WHERE activity_id = %s AND status = %s ORDER BY checked_in_at, id LIMIT %s",
+        (activity_id, status, limit),
+    )
+
+
+def activities_in(tx: Tx, unit_ids: Sequence[str] | None, *, limit: int = 100) -> list[dict[str, Any]]:
+    """Newest first; ``None`` for every unit."""
+    if unit_ids is None:
+        return tx.all("SELECT * FROM activities ORDER BY starts_at DESC, id LIMIT %s", (limit,))
+    if not unit_ids:
+        return []
+    marks = ", ".join(["%s"] * len(unit_ids))
+    return tx.all(
+        f"SELECT * FROM activities WHERE unit_id IN ({marks}) ORDER BY starts_at DESC, id LIMIT %s",
+        (*unit_ids, limit),
+    )
