@@ -11,6 +11,7 @@ from projections import queries
 
 from api import models, views
 from api.deps import AdminPrincipal, DbDep, LedgerDep, VisibleUnit, ZoneDep
+from api.leaderboards import UnitTotals
 from api.problems import responses
 
 router = APIRouter(prefix="/v1", tags=["admin"])
@@ -32,10 +33,12 @@ def create_unit(body: models.UnitIn, principal: AdminPrincipal, ledger: LedgerDe
     "/units/{unit_id}",
     response_model=models.UnitOut,
     responses=responses(401, 403, 404, 422),
-    summary="A unit, its ancestors and children (admins; organizers for their units)",
+    summary="A unit, its ancestors, children and roll-up totals (admins; organizers for their units)",
 )
-def get_unit(unit: VisibleUnit, ledger: LedgerDep, db: DbDep, zone: ZoneDep) -> models.UnitOut:
-    return views.unit(ledger, unit, queries.units(db, parent_id=str(unit.id)), zone)
+def get_unit(unit: VisibleUnit, totals: UnitTotals, ledger: LedgerDep, db: DbDep, zone: ZoneDep) -> models.UnitOut:
+    out = views.unit(ledger, unit, queries.units(db, parent_id=str(unit.id)), zone)
+    out.totals = totals
+    return out
 
 
 @router.post(
