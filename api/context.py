@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ledger.application import Ledger
+from ledger.batch_runner import BatchService
 from ledger.attendance import Attendance
 from ledger.clock import Clock
 from merchants.application import Alliance
@@ -20,6 +21,7 @@ class Services:
     ledger: Ledger
     db: Database
     followers: list[Follower] = field(default_factory=list)
+    batches: BatchService | None = None  # welfare-day batches (ops.wiring builds it)
     alliance: Alliance | None = None  # the merchant alliance (issue 6); built by ops.wiring
     attendance: Attendance | None = None  # activities and scans (issue 4); built by ops.wiring
 

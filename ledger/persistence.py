@@ -8,6 +8,11 @@ after the events are inserted (so a repeated idempotency key fails first, as a d
 the row's CHECK constraint refuses any volunteer balance below zero, rolling back the events
 too. On PostgreSQL the insert already holds the events table's EXCLUSIVE lock, so this adds
 no new serialisation; on SQLite the database lock serialises writers anyway.
+
+Welfare-day batches pass ``line_keys=(transaction_id, [key, …])`` as well: each paid batch line's
+key goes into ``ledger_line_keys`` (primary key) in the same transaction, so a line key pays at
+most once without costing one event (one aggregate) per line. A key already there raises
+``LineKeyConflict`` from the database and rolls everything back.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import StoredEvent
@@ -23,6 +29,8 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from psycopg.sql import SQL, Identifier
 
 BALANCES_TABLE = "ledger_balances"
+LINE_KEYS_TABLE = "ledger_line_keys"
+_IN_CHUNK = 500  # parameters per IN (…) on SQLite
 
 
 class BalanceGuardViolation(Exception):
@@ -33,6 +41,10 @@ class BalanceGuardViolation(Exception):
         self.accounts = list(accounts)
 
 
+class LineKeyConflict(Exception):
+    """A batch line key was paid already (by a concurrent batch); the whole save was rolled back."""
+
+
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -40,12 +52,23 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {BALANCES_TABLE} ("
             "account TEXT PRIMARY KEY, "
             "balance INTEGER NOT NULL CHECK (balance >= 0)) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {LINE_KEYS_TABLE} ("
+            "key TEXT PRIMARY KEY, transaction_id TEXT NOT NULL) WITHOUT ROWID",
         ]
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        line_keys: tuple[Any, Sequence[str]] | None = kwargs.get("line_keys")
+        if line_keys and line_keys[1]:
+            txn = str(line_keys[0])
+            try:
+                c.executemany(
+                    f"INSERT INTO {LINE_KEYS_TABLE} (key, transaction_id) VALUES (?, ?)", [(k, txn) for k in line_keys[1]]
+                )
+            except sqlite3.IntegrityError as e:
+                raise LineKeyConflict(str(e)) from e
         deltas: Sequence[tuple[str, int]] = kwargs.get("balance_deltas") or ()
         for account, delta in deltas:
             try:
@@ -68,6 +91,36 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT account, balance FROM {BALANCES_TABLE}")
             return {row["account"]: row["balance"] for row in c.fetchall()}
+
+    def _select_in(self, sql: str, values: Sequence[Any]) -> list[Any]:
+        rows: list[Any] = []
+        with self.datastore.transaction(commit=False) as c:
+            for i in range(0, len(values), _IN_CHUNK):
+                part = values[i : i + _IN_CHUNK]
+                c.execute(sql.format(", ".join("?" * len(part))), part)
+                rows += c.fetchall()
+        return rows
+
+    def select_balances_of(self, accounts: Sequence[str]) -> dict[str, int]:
+        rows = self._select_in(f"SELECT account, balance FROM {BALANCES_TABLE} WHERE account IN ({{}})", accounts)
+        return {row["account"]: row["balance"] for row in rows}
+
+    def select_paid_line_keys(self, keys: Sequence[str]) -> set[str]:
+        return {row["key"] for row in self._select_in(f"SELECT key FROM {LINE_KEYS_TABLE} WHERE key IN ({{}})", keys)}
+
+    def select_line_keys(self) -> list[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT key FROM {LINE_KEYS_TABLE}")
+            return [row["key"] for row in c.fetchall()]
+
+    def select_first_events(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """The first event of each of these aggregates (one query per few hundred ids)."""
+        rows = self._select_in(
+            f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
+            "WHERE originator_version = 1 AND originator_id IN ({})",
+            [i.hex for i in originator_ids],
+        )
+        return [StoredEvent(UUID(r["originator_id"]), r["originator_version"], r["topic"], r["state"]) for r in rows]
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
@@ -93,11 +146,36 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "FROM unnest(%s::text[], %s::bigint[]) AS d(account, delta) WHERE t.account = d.account"
         ).format(table)
         self.select_balances_statement = SQL("SELECT account, balance FROM {0}").format(table)
+        self.select_balances_of_statement = SQL(
+            "SELECT account, balance FROM {0} WHERE account = ANY(%s::text[])"
+        ).format(table)
+        self.line_keys_table = self.events_table_name.removesuffix("_events") + "_line_keys"
+        keys = SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(self.line_keys_table))
+        self.sql_create_statements.append(
+            SQL("CREATE TABLE IF NOT EXISTS {0} (key text PRIMARY KEY, transaction_id uuid NOT NULL)").format(keys)
+        )
+        self.insert_line_keys_statement = SQL(
+            "INSERT INTO {0} (key, transaction_id) SELECT unnest(%s::text[]), %s::uuid"
+        ).format(keys)
+        self.select_paid_line_keys_statement = SQL("SELECT key FROM {0} WHERE key = ANY(%s::text[])").format(keys)
+        self.select_line_keys_statement = SQL("SELECT key FROM {0}").format(keys)
+        events = SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        self.select_first_events_statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {0} "
+            "WHERE originator_id = ANY(%s::uuid[]) AND originator_version = 1"
+        ).format(events)
 
     def _fetch_ids_after_insert_events(
         self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        line_keys: tuple[Any, Sequence[str]] | None = kwargs.get("line_keys")
+        if line_keys and line_keys[1]:
+            try:
+                curs.execute(self.insert_line_keys_statement, (list(line_keys[1]), line_keys[0]))
+                curs.connection._pipeline.sync()  # noqa: SLF001 - surface a duplicate key here
+            except psycopg.errors.UniqueViolation as e:
+                raise LineKeyConflict(str(e)) from e
         deltas: Sequence[tuple[str, int]] = kwargs.get("balance_deltas") or ()
         if deltas:
             accounts = [a for a, _ in deltas]
@@ -113,3 +191,27 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.select_balances_statement)
             return {row["account"]: row["balance"] for row in c.fetchall()}
+
+    def select_balances_of(self, accounts: Sequence[str]) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.select_balances_of_statement, (list(accounts),))
+            return {row["account"]: row["balance"] for row in c.fetchall()}
+
+    def select_paid_line_keys(self, keys: Sequence[str]) -> set[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.select_paid_line_keys_statement, (list(keys),))
+            return {row["key"] for row in c.fetchall()}
+
+    def select_line_keys(self) -> list[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.select_line_keys_statement)
+            return [row["key"] for row in c.fetchall()]
+
+    def select_first_events(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """The first event of each of these aggregates, in one query."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.select_first_events_statement, (list(originator_ids),))
+            return [
+                StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                for r in c.fetchall()
+            ]

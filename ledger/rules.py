@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
 from ledger.accounts import ISSUING, MERCHANT, VOLUNTEER, Posting, account_kind, is_volunteer
@@ -101,9 +102,12 @@ def earned_and_redeemed(account: str, posting: Posting) -> tuple[int, int]:
 
 
 def reversal_of(postings: Sequence[Posting], kind: str) -> list[Posting]:
-    """The compensating postings; a reversal itself is never reversed."""
+    """The compensating postings; a reversal itself is never reversed. A welfare-day batch's
+    transactions are reversed through their batch (line by line, with minutes)."""
     if kind == "reversal":
         raise NotReversible("a reversal cannot be reversed")
+    if kind in ("batch", "batch_reversal"):
+        raise NotReversible("a batch transaction is reversed through its batch (POST /v1/batches/{id}/reversal)")
     return [p.reversed() for p in postings]
 
 
@@ -166,3 +170,40 @@ def check_phone_last4(value: str | None) -> str | None:
     if value is not None and not (len(value) == 4 and value.isascii() and value.isdigit()):
         raise InvalidRequest("phone_last4 must be exactly four digits", field="phone_last4")
     return value
+
+
+def account_figures(postings: Sequence[Mapping[str, Any]], minutes: int) -> dict[str, list[Any]]:
+    """Per account a transaction touches, in ONE pass over its postings (a welfare-day
+    chunk has thousands): ``[net, earned, redeemed, minutes, partner, memo]``.
+
+    Same figures as ``net_deltas`` + ``earned_and_redeemed`` + ``minutes_for``; ``partner`` is
+    the single counterparty or "several". A posting may carry its own ``minutes`` (a batch
+    line): they follow that posting's earned points, on top of the transaction's minutes; and
+    its own ``memo``, which becomes the volunteer's memo (None: the transaction's memo).
+    """
+    out: dict[str, list[Any]] = {}
+    for p in postings:
+        src, dst, amount = p["source"], p["destination"], p["amount"]
+        own = p.get("minutes", 0)
+        for account, other, sign in ((dst, src, 1), (src, dst, -1)):
+            row = out.get(account)
+            if row is None:
+                row = out[account] = [0, 0, 0, 0, other, None]
+            elif row[4] != other:
+                row[4] = "several"
+            row[0] += sign * amount
+            kind = account_kind(other)
+            if kind == ISSUING:
+                row[1] += sign * amount
+                if own:
+                    row[3] += sign * own
+            elif kind == MERCHANT:
+                row[2] -= sign * amount
+            if row[5] is None and "memo" in p and is_volunteer(account):
+                row[5] = p["memo"]
+    for account, row in out.items():
+        if not is_volunteer(account):
+            row[3] = 0
+        elif minutes:
+            row[3] += minutes if row[1] > 0 else -minutes if row[1] < 0 else 0
+    return out

@@ -33,6 +33,7 @@ from api.context import Services
 from ledger import rules
 from ledger.accounts import ISSUING, MERCHANT, Posting, account_kind, is_volunteer
 from ledger.application import REVERSAL
+from ledger.batches import BATCH, BATCH_KINDS, BATCH_REVERSAL
 from ledger.domain import LedgerTransaction
 from ledger.errors import InvalidRequest
 from ops.projecting import catch_up
@@ -198,6 +199,8 @@ def _replay(services: Services, report: VerifyReport, scratch: _Scratch, end: in
     recorded: dict[UUID, tuple[str, list[Posting]]] = {}  # id -> (kind, postings)
     reversal_of: dict[UUID, list[UUID]] = defaultdict(list)  # original -> reversal transactions
     marked: dict[UUID, list[UUID]] = defaultdict(list)  # original -> reversal ids it was marked with
+    line_keys: dict[str, tuple[str, int]] = {}  # paid batch line key -> (volunteer account, amount)
+    reversed_lines: set[str] = set()
     total = 0
 
     for n in ledger.iter_notifications(page=page):
@@ -233,7 +236,8 @@ def _replay(services: Services, report: VerifyReport, scratch: _Scratch, end: in
         except (ValueError, TypeError, KeyError, InvalidRequest) as e:
             report.add(2, f"transaction {txn_id} (event {n.id}) has a malformed posting: {e}")
             continue
-        recorded[txn_id] = (event.kind, postings)
+        # Batch chunks are never reversed whole (their lines are, by key): keep no postings.
+        recorded[txn_id] = (event.kind, postings if event.kind not in BATCH_KINDS else [])
         if event.reverses is not None:
             report.reversals += 1
             reversal_of[event.reverses].append(txn_id)
@@ -247,24 +251,24 @@ def _replay(services: Services, report: VerifyReport, scratch: _Scratch, end: in
             ):
                 report.add(3, f"reversal {txn_id} does not exactly undo {event.reverses}")
 
-        nets = rules.net_deltas(postings)
-        if sum(nets.values()) != 0:
+        figures = rules.account_figures(event.postings, event.minutes)
+        if sum(f[0] for f in figures.values()) != 0:
             report.add(2, f"transaction {txn_id} (event {n.id}) does not balance")
-        for account, delta in nets.items():
+        for account, (delta, earned, redeemed, minutes, _, _) in figures.items():
             acct = accounts[account]
             acct.balance += delta
             total += delta
             acct.entries += 1
-            for p in postings:
-                earned, redeemed = rules.earned_and_redeemed(account, p)
-                acct.earned += earned
-                acct.redeemed += redeemed
+            acct.earned += earned
+            acct.redeemed += redeemed
             if is_volunteer(account):
-                acct.minutes += rules.minutes_for(account, postings, event.minutes)
+                acct.minutes += minutes
                 if acct.balance < 0:
                     report.add(
                         1, f"{account} is at {acct.balance} after transaction {txn_id} (event {n.id}, key {event.key!r})"
                     )
+        if event.kind in BATCH_KINDS:
+            _check_line_keys(report, line_keys, reversed_lines, txn_id, event.kind, event.postings)
 
     if total != 0:
         report.add(2, f"the replayed balances sum to {total}, not 0")
@@ -282,12 +286,50 @@ def _replay(services: Services, report: VerifyReport, scratch: _Scratch, end: in
             if r not in marked.get(original, []):
                 report.add(3, f"reversal {r} of {original} is not marked on the original")
 
+    _check_line_key_table(services, report, line_keys)
     report.accounts = len(accounts)
     report.volunteer_accounts = sum(1 for a in accounts if is_volunteer(a))
     report.points_held = sum(a.balance for k, a in accounts.items() if is_volunteer(k))
     report.points_issued = -sum(a.balance for k, a in accounts.items() if account_kind(k) == ISSUING)
     report.points_redeemed = sum(a.balance for k, a in accounts.items() if account_kind(k) == MERCHANT)
     return accounts
+
+
+def _check_line_keys(
+    report: VerifyReport,
+    line_keys: dict[str, tuple[str, int]],
+    reversed_lines: set[str],
+    txn_id: UUID,
+    kind: str,
+    postings: Sequence[dict[str, Any]],
+) -> None:
+    """Invariant 3 for welfare-day batches: a line key pays once; a reversed line is reversed
+    once, by exactly its amount, back to where it came from."""
+    for p in postings:
+        if kind == BATCH and "key" in p:
+            if p["key"] in line_keys:
+                report.add(3, f"batch line key {p['key']!r} paid twice (again in {txn_id})")
+            line_keys[p["key"]] = (p["destination"], p["amount"])
+        elif kind == BATCH_REVERSAL and "reverses" in p:
+            paid = line_keys.get(p["reverses"])
+            if paid is None:
+                report.add(3, f"batch reversal {txn_id} reverses line {p['reverses']!r}, never paid before it")
+            elif p["reverses"] in reversed_lines:
+                report.add(3, f"batch line {p['reverses']!r} reversed twice (again in {txn_id})")
+            elif paid != (p["source"], p["amount"]):
+                report.add(3, f"batch reversal {txn_id} does not exactly undo line {p['reverses']!r}")
+            reversed_lines.add(p["reverses"])
+
+
+def _check_line_key_table(services: Services, report: VerifyReport, line_keys: dict[str, tuple[str, int]]) -> None:
+    recorded = set(services.ledger.recorder.select_line_keys())  # type: ignore[attr-defined]
+    if recorded != set(line_keys):
+        missing, extra = set(line_keys) - recorded, recorded - set(line_keys)
+        report.add(
+            3,
+            f"the paid line keys table differs from the log: {len(missing)} key(s) missing "
+            f"(e.g. {sorted(missing)[:_EXAMPLES]}), {len(extra)} extra (e.g. {sorted(extra)[:_EXAMPLES]})",
+        )
 
 
 def _check_balances(services: Services, report: VerifyReport, accounts: dict[str, _Account]) -> None:

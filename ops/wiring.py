@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from api.context import Services
 from ledger.application import Ledger
+from ledger.batch_runner import BatchService
 from ledger.attendance import Attendance
 from ledger.clock import Clock, SystemClock
 from ledger.stores import ledger_env
@@ -43,7 +44,8 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     alliance = Alliance(ledger, settings.signing_key(), settings.zone)
     attendance = Attendance(ledger, settings.signing_key(), grace=timedelta(seconds=settings.scan_grace_seconds), batching=settings.scan_batching)
     return Services(
-        settings=settings, clock=clock, ledger=ledger, db=db, followers=followers, alliance=alliance, attendance=attendance
+        settings=settings, clock=clock, ledger=ledger, db=db, followers=followers, alliance=alliance, attendance=attendance,
+        batches=BatchService(ledger, settings.var_dir / "batches"),
     )
 
 
@@ -70,6 +72,8 @@ class ProjectionThreads:
 
 
 def close_services(services: Services) -> None:
+    if services.batches is not None:
+        services.batches.close()
     if services.attendance is not None:
         services.attendance.close()
     services.db.close()

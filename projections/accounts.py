@@ -53,24 +53,20 @@ class AccountsProjection(Projection):
         state = self._load(tx, touched)
         entries: list[tuple[Any, ...]] = []
         for seq, e in batch:
-            postings = [Posting.from_dict(p) for p in e.postings]
-            for account, (amount, counterparty) in sorted(entry_lines(postings).items()):
+            figures = rules.account_figures(e.postings, e.minutes)
+            for account in sorted(figures):
+                amount, earned, redeemed, minutes, counterparty, memo = figures[account]
                 row = state.setdefault(account, dict.fromkeys(_FIELDS, 0))
                 row["balance"] += amount
-                minutes = 0
-                for p in postings:
-                    earned, redeemed = rules.earned_and_redeemed(account, p)
-                    row["earned"] += earned
-                    row["redeemed"] += redeemed
-                if account_kind(account) == "volunteer":
-                    minutes = rules.minutes_for(account, postings, e.minutes)
-                    row["minutes"] += minutes
+                row["earned"] += earned
+                row["redeemed"] += redeemed
+                row["minutes"] += minutes
                 row["entries"] += 1
                 row["last_seq"] = seq
                 entries.append(
                     (
                         account, seq, str(e.originator_id), e.kind, amount, row["balance"], counterparty,
-                        minutes, e.memo, iso(e.at), str(e.reverses) if e.reverses else None,
+                        minutes, e.memo if memo is None else memo, iso(e.at), str(e.reverses) if e.reverses else None,
                     )
                 )
         tx.executemany(

@@ -1,0 +1,515 @@
+"""Running welfare-day batches: upload (spool + check), run chunk by chunk, resume, reverse.
+
+The write path (why it is fast and exactly-once):
+- one ``LedgerTransaction.Recorded`` per chunk of lines (not one aggregate per line), saved in
+  ONE store transaction with the batch's ``ChunkPosted`` event, the credited volunteers' balance
+  deltas (the guard table, applied in bulk) and the chunk's paid line keys (a keyed table);
+- credits need no read of a balance; volunteers and member numbers are looked up in bulk (first
+  events by primary key, cached: a volunteer's unit and a member number's owner never change);
+- a killed run resumes at the first chunk the batch did not record; a second runner of the same
+  batch conflicts on the batch's version and skips ahead; a line key paid by a concurrent batch
+  conflicts on the key table and the chunk is decided again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+
+from ledger import rules
+from ledger.accounts import issuing_account, volunteer_account
+from ledger.application import Ledger
+from ledger.batch_files import MEDIA_TYPES, inspect, records
+from ledger.batches import (
+    BATCH,
+    BATCH_REVERSAL,
+    CHUNK_LINES,
+    DEFAULT_CAP,
+    Batch,
+    Line,
+    Refusal,
+    batch_fingerprint,
+    duplicate_key,
+    paid_key,
+    parse_line,
+    refusal,
+)
+from ledger.domain import LedgerTransaction, MemberNumber, Volunteer
+from ledger.errors import ConcurrencyExhausted, IdempotencyConflict, InvalidRequest, LedgerError, NotFound
+from ledger.persistence import BalanceGuardViolation, LineKeyConflict
+
+log = logging.getLogger(__name__)
+
+_RETRIES = 8
+_CACHE_MAX = 500_000
+STARTED = get_topic(Batch.Started)  # type: ignore[attr-defined]
+ENDED = (get_topic(Batch.Finished), get_topic(Batch.Failed))  # type: ignore[attr-defined]
+REGISTERED = get_topic(Volunteer.Registered)  # type: ignore[attr-defined]
+CLAIMED = get_topic(MemberNumber.Claimed)  # type: ignore[attr-defined]
+
+
+class BatchRunning(LedgerError):
+    """The batch is still crediting; it can be reversed once it has finished."""
+
+    code = "batch_running"
+
+
+class BatchFileMissing(LedgerError):
+    """The batch's spooled file is not on this machine (or was changed); it cannot run here."""
+
+    code = "batch_file_missing"
+
+
+@dataclass(frozen=True)
+class Spooled:
+    path: Path
+    sha256: str
+    size: int
+
+
+@dataclass
+class Submitted:
+    batch: Batch
+    created: bool  # False: the same upload was made before (the first batch is returned)
+
+
+@dataclass
+class ReversalResult:
+    batch: Batch
+    reversed_lines: list[int] = field(default_factory=list)
+    points: int = 0
+    refused: list[Refusal] = field(default_factory=list)
+    transactions: list[UUID] = field(default_factory=list)
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+class BatchService:
+    def __init__(self, ledger: Ledger, spool_dir: Path, *, chunk_lines: int = CHUNK_LINES, sync_lines: int = 1000) -> None:
+        self.ledger = ledger
+        self.spool_dir = Path(spool_dir)
+        self.chunk_lines = chunk_lines
+        self.sync_lines = sync_lines  # the API runs batches this small before it answers
+        self.throttle = 0.0  # seconds between chunks, to leave the store to other writers
+        self._volunteer_units: dict[UUID, UUID | None] = {}  # None: not a volunteer
+        self._members: dict[str, UUID | None] = {}
+        self._lock = threading.Lock()
+        self._threads: dict[UUID, threading.Thread] = {}
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------------ upload
+
+    def spool(self, chunks: Iterable[bytes] | BinaryIO, *, max_bytes: int = 64 << 20) -> Spooled:
+        """Write an upload to the spool directory (fsync'd), hashing it on the way.
+
+        Raises BadBatchFile-free InvalidRequest when it is larger than ``max_bytes``.
+        """
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        path = self.spool_dir / f"incoming-{uuid.uuid4().hex}"
+        digest = hashlib.sha256()
+        size = 0
+        source: Iterable[bytes] = iter(lambda: chunks.read(1 << 20), b"") if hasattr(chunks, "read") else chunks  # type: ignore[union-attr]
+        try:
+            with path.open("wb") as f:
+                for block in source:
+                    size += len(block)
+                    if size > max_bytes:
+                        raise InvalidRequest(f"a batch file is at most {max_bytes} bytes", max_bytes=max_bytes)
+                    digest.update(block)
+                    f.write(block)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return Spooled(path, digest.hexdigest(), size)
+
+    def spool_file(self, source: Path) -> Spooled:
+        with source.open("rb") as f:
+            return self.spool(f)
+
+    def submit(
+        self,
+        spooled: Spooled,
+        fmt: str,
+        *,
+        key: str,
+        title: str,
+        unit_id: UUID,
+        scope: Sequence[UUID] | None,
+        actor: str,
+        cap: int = DEFAULT_CAP,
+    ) -> Submitted:
+        """Check the whole file, then record the batch (it runs later: ``run`` or ``start``).
+
+        Raises BadBatchFile, BatchTooLarge, InvalidRequest (title, format), InvalidAmount (cap),
+        NotFound (unit), IdempotencyConflict (the key was used for another upload).
+        """
+        try:
+            if fmt not in set(MEDIA_TYPES.values()):
+                raise InvalidRequest(f"unknown batch format {fmt!r}")
+            title = title.strip()
+            if not title or len(title) > 100 or not title.isprintable():
+                raise InvalidRequest("a batch title of 1 to 100 printable characters is required")
+            rules.check_points(cap)
+            self.ledger.get_unit(unit_id)
+            fingerprint = batch_fingerprint(unit_id, title, cap, spooled.sha256)
+            batch_id = Batch.create_id(key)
+            existing = self._find(batch_id)
+            if existing is not None:
+                return self._same(existing, fingerprint, key)
+            encoding, count = inspect(spooled.path, fmt)
+            name = f"{batch_id.hex}-{spooled.sha256[:16]}.{fmt}"
+            target = self.spool_dir / name
+            os.replace(spooled.path, target)
+            _fsync_dir(self.spool_dir)
+            batch = Batch(
+                key=key, title=title, unit_id=unit_id, scope=list(scope) if scope is not None else None, cap=cap,
+                source={"file": name, "format": fmt, "encoding": encoding, "sha256": spooled.sha256, "bytes": spooled.size},
+                lines_total=count, chunk_lines=self.chunk_lines, fingerprint=fingerprint, actor=actor,
+                at=self.ledger.clock.now(),
+            )
+            try:
+                self.ledger.save(batch)
+            except IntegrityError:
+                return self._same(self.get(batch_id), fingerprint, key)
+            return Submitted(batch, created=True)
+        finally:
+            spooled.path.unlink(missing_ok=True)
+
+    def _same(self, existing: Batch, fingerprint: str, key: str) -> Submitted:
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyConflict("this batch key was already used for a different upload", key=key)
+        return Submitted(existing, created=False)
+
+    def _find(self, batch_id: UUID) -> Batch | None:
+        try:
+            return self.get(batch_id)
+        except NotFound:
+            return None
+
+    def get(self, batch_id: UUID) -> Batch:
+        """Raises NotFound."""
+        return self.ledger._get(Batch, batch_id, "batch")  # noqa: SLF001 - the ledger's own loader
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, batch_id: UUID, *, progress: Callable[[Batch], None] | None = None) -> Batch:
+        """Credit every chunk not yet recorded, then finish. Safe to call again at any time
+        (after a crash, from two processes): each chunk is recorded exactly once.
+
+        Raises NotFound, BatchFileMissing, ConcurrencyExhausted.
+        """
+        batch = self.get(batch_id)
+        if batch.done:
+            return batch
+        path = self._checked_file(batch)
+        seen: set[bytes] = set()
+        in_scope: dict[UUID, bool] = {}
+        source = records(path, batch.source["format"], batch.source["encoding"])
+        for chunk_no, recs in enumerate(_chunks(source, batch.chunk_lines)):
+            lines, refused = self._parse(recs, batch.cap, seen)  # depends on the file only
+            if chunk_no < batch.chunks_done:
+                continue
+            batch = self._post_chunk(batch, chunk_no, len(recs), lines, refused, in_scope)
+            if batch.done:
+                return batch
+            if progress is not None:
+                progress(batch)
+            if self.throttle and self._stop.wait(self.throttle):
+                return batch
+            if self._stop.is_set():
+                return batch
+        for _ in range(_RETRIES):
+            batch.finish(at=self.ledger.clock.now())
+            try:
+                self.ledger.save(batch)
+            except IntegrityError:
+                batch = self.get(batch_id)
+                continue
+            break
+        if progress is not None:
+            progress(batch)
+        return batch
+
+    def _checked_file(self, batch: Batch) -> Path:
+        path = self.spool_dir / batch.source["file"]
+        if not path.exists():
+            raise BatchFileMissing("the batch's file is not in this server's spool directory", file=str(path))
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        if digest.hexdigest() != batch.source["sha256"]:
+            raise BatchFileMissing("the batch's spooled file was changed", file=str(path))
+        return path
+
+    @staticmethod
+    def _parse(recs: list[tuple[int, dict[str, Any] | None]], cap: int, seen: set[bytes]) -> tuple[list[Line], list[Refusal]]:
+        lines: list[Line] = []
+        refused: list[Refusal] = []
+        for number, fields in recs:
+            parsed = refusal(number, "malformed_line") if fields is None else parse_line(number, fields, cap=cap)
+            if isinstance(parsed, Refusal):
+                refused.append(parsed)
+                continue
+            dup = duplicate_key(parsed)
+            if dup in seen:
+                refused.append(refusal(number, "duplicate_line"))
+                continue
+            seen.add(dup)
+            lines.append(parsed)
+        return lines, refused
+
+    def _post_chunk(
+        self, batch: Batch, chunk_no: int, n_records: int, lines: list[Line], parse_refused: list[Refusal],
+        in_scope: dict[UUID, bool],
+    ) -> Batch:
+        for _ in range(_RETRIES):
+            owners, refused = self._resolve(batch, lines, in_scope)
+            keys = {ln.line: paid_key(batch.unit_id, batch.id, ln) for ln in lines if ln.line in owners}
+            paid = self.ledger.recorder.select_paid_line_keys(list(keys.values())) if keys else set()  # type: ignore[attr-defined]
+            source = issuing_account(batch.unit_id)
+            postings: list[dict[str, Any]] = []
+            deltas: dict[str, int] = defaultdict(int)
+            minutes = 0
+            for ln in lines:
+                owner = owners.get(ln.line)
+                if owner is None:
+                    continue
+                key = keys[ln.line]
+                if key in paid:
+                    refused.append(refusal(ln.line, "already_paid", ln.line_key or ""))
+                    continue
+                account = volunteer_account(owner)
+                p: dict[str, Any] = {"source": source, "destination": account, "amount": ln.points,
+                                     "minutes": ln.minutes, "line": ln.line, "key": key}
+                if ln.memo:
+                    p["memo"] = ln.memo
+                postings.append(p)
+                deltas[account] += ln.points
+                minutes += ln.minutes
+            refused = sorted(parse_refused + refused)
+            now = self.ledger.clock.now()
+            txn = None
+            if postings:
+                txn = LedgerTransaction(
+                    key=f"batch:{batch.id}:chunk:{chunk_no}", kind=BATCH, postings=postings, minutes=0,
+                    memo=batch.title, fingerprint=rules.fingerprint(["batch", str(batch.id), chunk_no]),
+                    actor=batch.actor, unit_id=batch.unit_id, reverses=None, at=now,
+                )
+            batch.post_chunk(
+                chunk_no, n_records, len(postings), sum(p["amount"] for p in postings), minutes, refused,
+                txn.id if txn else None, now,
+            )
+            try:
+                if txn is None:
+                    self.ledger.save(batch)
+                else:
+                    self.ledger.save(
+                        txn, batch, balance_deltas=sorted(deltas.items()),
+                        line_keys=(txn.id, [p["key"] for p in postings]),
+                    )
+            except (IntegrityError, LineKeyConflict):
+                batch = self.get(batch.id)
+                if batch.done or batch.chunks_done > chunk_no:
+                    return batch
+                continue
+            return batch
+        raise ConcurrencyExhausted("the batch kept conflicting with other writers; run it again")
+
+    def _resolve(self, batch: Batch, lines: list[Line], in_scope: dict[UUID, bool]) -> tuple[dict[int, UUID], list[Refusal]]:
+        """Each line's volunteer, or why not (unknown, outside the organizer's units)."""
+        members = {ln.member_no for ln in lines if ln.member_no is not None} - self._members.keys()
+        if members:
+            found = {}
+            for stored in self.ledger.recorder.select_first_events([MemberNumber.create_id(m) for m in members]):  # type: ignore[attr-defined]
+                if stored.topic == CLAIMED:
+                    claim: Any = self.ledger.mapper.to_domain_event(stored)
+                    found[claim.member_no] = claim.volunteer_id
+            self._remember(self._members, {m: found.get(m) for m in members})
+        ids = {ln.volunteer_id or self._members.get(ln.member_no or "") for ln in lines} - {None}
+        missing = ids - self._volunteer_units.keys()
+        if missing:
+            units: dict[UUID, UUID | None] = dict.fromkeys(missing)  # type: ignore[arg-type]
+            for stored in self.ledger.recorder.select_first_events(list(missing)):  # type: ignore[attr-defined]
+                if stored.topic == REGISTERED:
+                    units[stored.originator_id] = self.ledger.mapper.to_domain_event(stored).unit_id  # type: ignore[attr-defined]
+            self._remember(self._volunteer_units, units)  # type: ignore[arg-type]
+        owners: dict[int, UUID] = {}
+        refused: list[Refusal] = []
+        for ln in lines:
+            vid = ln.volunteer_id or self._members.get(ln.member_no or "")
+            unit = self._volunteer_units.get(vid) if vid else None
+            if vid is None or unit is None:
+                refused.append(refusal(ln.line, "unknown_volunteer", str(ln.volunteer_id or ln.member_no)))
+                continue
+            if batch.scope is not None:
+                if unit not in in_scope:
+                    in_scope[unit] = rules.within_scope(self.ledger.unit_ancestry(unit), batch.scope)
+                if not in_scope[unit]:
+                    refused.append(refusal(ln.line, "volunteer_out_of_scope"))
+                    continue
+            owners[ln.line] = vid
+        return owners, refused
+
+    def _remember(self, cache: dict[Any, Any], found: dict[Any, Any]) -> None:
+        # Only positive answers are kept: a volunteer registered a moment later must be found.
+        with self._lock:
+            if len(cache) > _CACHE_MAX:
+                cache.clear()
+            cache.update({k: v for k, v in found.items() if v is not None})
+
+    # ------------------------------------------------------------------ background
+
+    def start(self, batch_id: UUID) -> bool:
+        """Run a batch in a background thread of this process (once at a time)."""
+        with self._lock:
+            running = self._threads.get(batch_id)
+            if running is not None and running.is_alive():
+                return False
+            t = threading.Thread(target=self._run_logged, args=(batch_id,), name=f"batch-{batch_id}", daemon=True)
+            self._threads[batch_id] = t
+        t.start()
+        return True
+
+    def _run_logged(self, batch_id: UUID) -> None:
+        try:
+            batch = self.run(batch_id)
+            log.info("batch %s %s: %s of %s lines credited", batch_id, batch.status, batch.accepted, batch.lines_total)
+        except LedgerError as e:
+            log.warning("batch %s stopped: %s", batch_id, e.message)
+        except Exception:
+            log.exception("batch %s failed; it resumes at the next start", batch_id)
+
+    def unfinished(self) -> list[UUID]:
+        started: dict[UUID, None] = {}
+        ended: set[UUID] = set()
+        for n in self.ledger.iter_notifications(topics=[STARTED, *ENDED]):
+            if n.topic == STARTED:
+                started[n.originator_id] = None  # type: ignore[index]
+            else:
+                ended.add(n.originator_id)  # type: ignore[arg-type]
+        return [b for b in started if b not in ended]
+
+    def resume_all(self) -> list[UUID]:
+        """Start every unfinished batch whose file is here (at start-up, after a crash)."""
+        ids = self.unfinished()
+        for batch_id in ids:
+            self.start(batch_id)
+        return ids
+
+    def wait(self, batch_id: UUID, timeout: float | None = None) -> Batch:
+        t = self._threads.get(batch_id)
+        if t is not None:
+            t.join(timeout)
+        return self.get(batch_id)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for t in list(self._threads.values()):
+            t.join(timeout)
+
+    # ------------------------------------------------------------------ reversal
+
+    def reverse(
+        self, batch_id: UUID, lines: Sequence[int] | None = None, *, memo: str = "", actor: str = ""
+    ) -> ReversalResult:
+        """Compensate a finished batch's credited lines (all of them, or the given ones). A line
+        whose volunteer has spent the points is refused, so is one not credited or reversed already.
+
+        Raises NotFound, BatchRunning, ConcurrencyExhausted.
+        """
+        batch = self.get(batch_id)
+        if not batch.done:
+            raise BatchRunning("the batch is still crediting; reverse it when it has finished")
+        credited: dict[int, dict[str, Any]] = {}
+        for txn_id in batch.transactions:
+            for p in self.ledger.get_transaction(txn_id).postings_data:
+                credited[int(p["line"])] = p  # type: ignore[call-overload]
+        result = ReversalResult(batch)
+        if lines is None:
+            targets = [ln for ln in sorted(credited) if ln not in batch.reversed_lines]
+        else:
+            targets = sorted(set(lines))
+            for ln in targets:
+                if ln not in credited:
+                    result.refused.append(refusal(ln, "not_credited"))
+                elif ln in batch.reversed_lines:
+                    result.refused.append(refusal(ln, "already_reversed"))
+            targets = [ln for ln in targets if ln in credited and ln not in batch.reversed_lines]
+        for part in _chunks(targets, self.chunk_lines):
+            self._reverse_part(batch_id, [credited[ln] for ln in part], memo, actor, result)
+        result.batch = self.get(batch_id)
+        result.refused.sort()
+        return result
+
+    def _reverse_part(
+        self, batch_id: UUID, wanted: list[dict[str, Any]], memo: str, actor: str, result: ReversalResult
+    ) -> None:
+        for _ in range(_RETRIES):
+            batch = self.get(batch_id)
+            todo = [p for p in wanted if p["line"] not in batch.reversed_lines]
+            balances = self.ledger.recorder.select_balances_of(sorted({p["destination"] for p in todo}))  # type: ignore[attr-defined]
+            postings: list[dict[str, Any]] = []
+            refused: list[Refusal] = []
+            deltas: dict[str, int] = defaultdict(int)
+            for p in todo:
+                account, amount = p["destination"], p["amount"]
+                if balances.get(account, 0) < amount:
+                    refused.append(refusal(p["line"], "points_spent", f"balance {balances.get(account, 0)} < {amount}"))
+                    continue
+                balances[account] -= amount
+                deltas[account] -= amount
+                postings.append({"source": account, "destination": p["source"], "amount": amount,
+                                 "minutes": p.get("minutes", 0), "line": p["line"], "reverses": p["key"]})
+            now = self.ledger.clock.now()
+            txn = None
+            if postings:
+                txn = LedgerTransaction(
+                    key=f"batch:{batch.id}:reversal:{batch.version}", kind=BATCH_REVERSAL, postings=postings,
+                    minutes=0, memo=memo or f"撤销 {batch.title}",
+                    fingerprint=rules.fingerprint(["batch_reversal", str(batch.id), batch.version]),
+                    actor=actor, unit_id=batch.unit_id, reverses=None, at=now,
+                )
+            points = sum(p["amount"] for p in postings)
+            batch.record_reversal(txn.id if txn else None, [p["line"] for p in postings], points, refused, now)
+            try:
+                if txn is None:
+                    self.ledger.save(batch)
+                else:
+                    self.ledger.save(txn, batch, balance_deltas=sorted(deltas.items()))
+            except (IntegrityError, BalanceGuardViolation):
+                continue
+            result.reversed_lines += [p["line"] for p in postings]
+            result.points += points
+            result.refused += refused
+            if txn is not None:
+                result.transactions.append(txn.id)
+            return
+        raise ConcurrencyExhausted("the batch kept conflicting with other writers; try again")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
