@@ -65,6 +65,8 @@ CASES = [
     Case("me", "GET", fixed("/v1/me"), VOLUNTEERS),
     Case("my account", "GET", fixed("/v1/me/account"), VOLUNTEERS),
     Case("my entries", "GET", fixed("/v1/me/entries"), VOLUNTEERS),
+    Case("move volunteer", "POST", fixed("/v1/volunteers/{vol_own}/move", lambda w: {"unit_id": str(w.units["compound_a"])}), STAFF_IN_SCOPE),
+    Case("leaderboard", "GET", fixed("/v1/leaderboards?unit_id={street_a}"), (OK, 401, 401, *(OK,) * 6)),
     Case("healthz", "GET", fixed("/healthz"), PUBLIC),
     Case("readyz", "GET", fixed("/readyz"), PUBLIC),
     Case("metrics", "GET", fixed("/metrics"), PUBLIC),
@@ -98,5 +100,5 @@ def test_every_api_route_is_in_the_matrix(world: Any) -> None:
             pattern = "^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(template)) + "$"
             if method == case.method.lower() and re.match(pattern, path.split("?")[0]):
                 covered.add((method, template))
-    assert len(schema_routes(app)) == 20
+    assert len(schema_routes(app)) == 22
     assert schema_routes(app) - covered == set()

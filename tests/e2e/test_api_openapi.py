@@ -27,11 +27,13 @@ CONTRACT = {
     ("get", "/v1/me"),
     ("get", "/v1/me/account"),
     ("get", "/v1/me/entries"),
+    ("post", "/v1/volunteers/{volunteer_id}/move"),
+    ("get", "/v1/leaderboards"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
 }
-PUBLIC = {"/healthz", "/readyz", "/metrics"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/leaderboards"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
