@@ -17,6 +17,7 @@ a quiet store: events recorded while it runs are outside the replay and reported
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 import time
 import uuid
@@ -100,7 +101,8 @@ class _Scratch:
         # A uniquely named shared-cache memory database: every connection of this Database
         # sees it, no other verify run does, and it vanishes when closed.
         self.db = Database(f"sqlite:///file:verify-{uuid.uuid4().hex}?mode=memory&cache=shared")
-        self.projections: list[Projection] = [type(f.projection)() for f in followers]
+        # copies, not fresh instances: a projection may carry settings (the leaderboards zone)
+        self.projections: list[Projection] = [copy.copy(f.projection) for f in followers]
         self.pending: list[list[tuple[int, Any]]] = [[] for _ in self.projections]
         self.topics = [p.topics() for p in self.projections]
         for p in self.projections:

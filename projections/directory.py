@@ -13,7 +13,7 @@ from projections.db import Tx
 
 class DirectoryProjection(Projection):
     name = "directory"
-    event_classes = (Unit.Created, Unit.Moved, Volunteer.Registered)  # type: ignore[attr-defined]
+    event_classes = (Unit.Created, Unit.Moved, Volunteer.Registered, Volunteer.Moved)  # type: ignore[attr-defined]
     tables = ("units", "volunteers")
 
     def schema(self, *, postgres: bool) -> list[str]:
@@ -42,3 +42,5 @@ class DirectoryProjection(Projection):
                     "VALUES (%s, %s, %s, %s, %s, %s)",
                     (str(e.originator_id), e.name, str(e.unit_id), e.member_no, e.phone_last4, iso(e.at)),
                 )
+            elif isinstance(e, Volunteer.Moved):  # type: ignore[attr-defined]
+                tx.execute("UPDATE volunteers SET unit_id = %s WHERE id = %s", (str(e.unit_id), str(e.originator_id)))
