@@ -300,7 +300,7 @@ class AttendanceRecord(Aggregate):
     def decide(self, approve: bool, by: str, transaction_id: UUID | None, at: datetime) -> None:
         """Raises NotPending."""
         if self.status != PENDING:
-            raise NotPending("this attendance is not waiting for approval", status=self.status)
+            raise NotPending("this attendance is not waiting for approval", attendance_status=self.status)
         if approve:
             self._approved(by=by, transaction_id=transaction_id, at=at)
         else:

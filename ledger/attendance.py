@@ -322,7 +322,7 @@ class Attendance:
     ) -> tuple[_Work, list[Any]]:
         """``until``: the moment counted to (the scan, or the window's end when settling)."""
         if record.status != act.IN:
-            raise act.AlreadyCheckedOut("already checked out of this activity", status=record.status)
+            raise act.AlreadyCheckedOut("already checked out of this activity", attendance_status=record.status)
         minutes = act.served_minutes(record.checked_in_at, until or at, activity.starts_at, activity.ends_at)
         points = act.points_for(minutes, activity.rule)
         needs_approval = activity.needs_approval or (settled and activity.no_checkout == act.APPROVAL)
@@ -452,7 +452,7 @@ class Attendance:
             for volunteer_id in dict.fromkeys(volunteer_ids):
                 record = self.get_attendance(activity_id, volunteer_id)
                 if record.status != act.PENDING:
-                    raise act.NotPending("this attendance is not waiting for approval", volunteer_id=str(volunteer_id), status=record.status)
+                    raise act.NotPending("this attendance is not waiting for approval", volunteer_id=str(volunteer_id), attendance_status=record.status)
                 txn_id = None
                 if approve:
                     txn, d = activity_credit(activity, record.id, volunteer_id, record.points, record.minutes, now, by)

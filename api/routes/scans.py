@@ -1,0 +1,94 @@
+"""``POST /v1/scans``: a volunteer scans a code. The code's kind picks the handler.
+
+Handlers register by kind with ``@handles(kind)``: activity codes (``a``) here; merchant
+codes (``m``) are the alliance's to add. A kind with no handler is refused as
+``code_invalid`` (a pay code, for instance, is for merchants to scan, not volunteers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter
+
+from ledger import codes
+from ledger.domain import Volunteer
+
+from api import activity_models as m
+from api.auth import Principal
+from api.context import Services
+from api.deps import IdempotencyKey, OwnVolunteer, ServicesDep, VolunteerPrincipal, ZoneDep
+from api.problems import responses
+from api.routes.activities import attendance_view
+
+router = APIRouter(prefix="/v1", tags=["volunteer"])
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Everything a handler gets: who scans, what the code says, and the request."""
+
+    services: Services
+    principal: Principal
+    volunteer: Volunteer
+    kind: str
+    fields: dict[str, Any]
+    body: m.ScanIn
+    zone: ZoneInfo
+    idempotency_key: str | None
+
+
+ScanHandler = Callable[[Scan], m.ScanOut]
+HANDLERS: dict[str, ScanHandler] = {}
+
+
+def handles(kind: str) -> Callable[[ScanHandler], ScanHandler]:
+    def register(fn: ScanHandler) -> ScanHandler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def signing_key(services: Services) -> bytes:
+    assert services.attendance is not None
+    return services.attendance.key
+
+
+@router.post(
+    "/scans",
+    response_model=m.ScanOut,
+    responses=responses(400, 401, 403, 404, 409, 415, 422),
+    summary="Scan a code: check in or out of an activity (the first scan checks in, the next checks out)",
+)
+def scan(
+    body: m.ScanIn,
+    principal: VolunteerPrincipal,
+    volunteer: OwnVolunteer,
+    services: ServicesDep,
+    zone: ZoneDep,
+    key: IdempotencyKey,
+) -> m.ScanOut:
+    kind, fields = codes.read(signing_key(services), body.code)
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        raise codes.CodeInvalid("this code cannot be scanned here")
+    return handler(Scan(services, principal, volunteer, kind, fields, body, zone, key))
+
+
+@handles(codes.ACTIVITY)
+def activity_scan(s: Scan) -> m.ScanOut:
+    """A repeat within the grace period is the same scan (``replayed``), so retries are safe
+    with or without an ``Idempotency-Key``."""
+    assert s.services.attendance is not None
+    r = s.services.attendance.scan(s.fields, s.volunteer.id, expected_activity=s.body.activity_id)
+    return m.ScanOut(
+        kind="activity",
+        action=r.action,
+        replayed=r.replayed,
+        activity=m.ScanActivity(id=r.activity.id, title=r.activity.title),
+        attendance=attendance_view(r.attendance, s.zone),
+    )
