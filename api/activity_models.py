@@ -11,6 +11,7 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr, StringConstraints
 from ledger.activities import MAX_POINTS_PER_HOUR, NO_CHECKOUT_POLICIES
 from ledger.codes import MAX_CODE_LENGTH
 
+from api.alliance_models import ScanMerchant
 from api.models import In, Memo, Name, Out
 
 NoCheckout = Literal["window_end", "none", "approval"]  # = ledger.activities.NO_CHECKOUT_POLICIES
@@ -122,3 +123,4 @@ class ScanOut(Out):
     replayed: bool = Field(description="the same scan again within the grace period: nothing new happened")
     activity: ScanActivity | None = None
     attendance: AttendanceOut | None = None
+    merchant: ScanMerchant | None = Field(None, description="for `merchant`: the shop and its offers; pay with POST /v1/me/payments")

@@ -47,6 +47,20 @@ class OfferIn(In):
         return self
 
 
+class PaymentIn(In):
+    """A volunteer pays the merchant whose till code they scanned."""
+
+    merchant_code: Code
+    points: Points | None = None
+    offer_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "PaymentIn":
+        if (self.points is None) == (self.offer_id is None):
+            raise ValueError("give either points or offer_id")
+        return self
+
+
 class RedemptionIn(In):
     pay_code: Code
     points: Points | None = None
@@ -153,3 +167,13 @@ class StatementOut(Out):
     timezone: str
     lines: list[StatementLine]
     totals: StatementTotals
+
+
+class ScanMerchant(Out):
+    """What scanning a merchant's till code shows: the shop and what it offers."""
+
+    id: UUID
+    name: str
+    address: str
+    code: str = Field(description="send it back as `merchant_code` to POST /v1/me/payments")
+    offers: list[OfferOut]

@@ -13,6 +13,7 @@ import qrcode
 import qrcode.image.svg
 from fastapi import APIRouter, Depends, Query, Response
 
+from ledger import codes
 from ledger.domain import Volunteer
 from ledger.errors import NotFound
 from merchants import rules
@@ -38,7 +39,9 @@ from api.deps import (
     decode_cursor,
     encode_cursor,
 )
+from api.activity_models import ScanOut
 from api.problems import Forbidden, responses
+from api.routes.scans import Scan, handles
 
 router = APIRouter(prefix="/v1", tags=["merchants"])
 
@@ -140,6 +143,8 @@ def redemption_out(r: Redemption, volunteer: Volunteer | None, zone: Any) -> am.
 
 def code_response(code: str, fmt: str, expires_at: datetime | None, zone: Any) -> Response:
     headers = {"Cache-Control": "no-store"}
+    if expires_at is not None:
+        headers["X-Expires-At"] = views.zoned(expires_at, zone).isoformat()
     if fmt == "json":
         body = am.CodeOut(code=code, expires_at=views.zoned(expires_at, zone) if expires_at else None)
         return Response(body.model_dump_json(), media_type="application/json", headers=headers)
@@ -198,6 +203,17 @@ def list_merchants(
     return am.MerchantPage(
         items=[merchant_out(r, zone) for r in rows], next_cursor=encode_cursor(int(rows[-1]["seq"])) if more else None
     )
+
+
+@router.get(
+    "/merchants/me",
+    response_model=am.MerchantOut,
+    responses=responses(401, 403, 404),
+    summary="The calling merchant (for the till page)",
+)
+def my_merchant(principal: MerchantPrincipal, alliance: AllianceDep, zone: ZoneDep) -> am.MerchantOut:
+    assert principal.subject_id is not None
+    return merchant_out(alliance.get_merchant(principal.subject_id), zone)
 
 
 @router.get("/merchants/{merchant_id}", response_model=am.MerchantOut, responses=responses(404, 422), summary="A merchant (public)")
@@ -325,6 +341,51 @@ def redeem(
     if result.replayed:
         response.headers[idempotency.REPLAYED_HEADER] = "true"
     return redemption_out(result.redemption, _volunteer(ledger, result.redemption.volunteer_id), zone)
+
+
+@handles(codes.MERCHANT)
+def merchant_scan(s: Scan) -> ScanOut:
+    """Scanning a till's code starts a payment: the reply shows the shop and its open offers;
+    the volunteer confirms with POST /v1/me/payments."""
+    alliance = s.services.alliance
+    assert alliance is not None
+    merchant = alliance.read_merchant_code(s.body.code)
+    now = alliance.clock.now()
+    offers = [offer_out(r, now, s.zone) for r in queries.offers(s.services.db, str(merchant.id), after=None, limit=200)]
+    return ScanOut(
+        kind="merchant", action="pay", replayed=False,
+        merchant=am.ScanMerchant(
+            id=merchant.id, name=merchant.name, address=merchant.address, code=s.body.code,
+            offers=[o for o in offers if o.available],
+        ),
+    )
+
+
+@router.post(
+    "/me/payments",
+    status_code=201,
+    response_model=am.RedemptionOut,
+    responses={201: {"headers": idempotency.REPLAYED_DOC}, **responses(400, 401, 403, 404, 409, 415, 422)},
+    summary="Pay a merchant whose till code you scanned (volunteers); the same Idempotency-Key pays once",
+    tags=["volunteer"],
+)
+def pay_merchant(
+    body: am.PaymentIn,
+    volunteer: OwnVolunteer,
+    principal: CurrentPrincipal,
+    key: IdempotencyKey,
+    alliance: AllianceDep,
+    zone: ZoneDep,
+    response: Response,
+) -> am.RedemptionOut:
+    merchant = alliance.read_merchant_code(body.merchant_code)
+    result = alliance.pay(
+        volunteer.id, merchant.id, idempotency.ledger_key(principal, key), points=body.points, offer_id=body.offer_id,
+        actor=principal.actor(key),
+    )
+    if result.replayed:
+        response.headers[idempotency.REPLAYED_HEADER] = "true"
+    return redemption_out(result.redemption, volunteer, zone)
 
 
 def _volunteer(ledger: Any, volunteer_id: UUID) -> Volunteer | None:

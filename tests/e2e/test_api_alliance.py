@@ -138,3 +138,31 @@ def test_redeem_refuse_reverse_and_settle(town: Any) -> None:
 
     report = verify(town.services)
     assert report.ok, report.violations
+
+
+def test_volunteer_scans_a_till_code_and_pays(town: Any) -> None:
+    c, vol, admin = town.client, town.headers("vol_own"), town.headers("admin")
+    shop = _setup(town)["好邻居便利店"]
+    tea = c.post(f"/v1/merchants/{shop['id']}/offers", json={"title": "茶叶蛋", "points": 4}, headers=admin).json()
+    town.services.catch_up()
+    scanned = c.post("/v1/scans", json={"code": shop["code"]}, headers=vol)
+    assert scanned.status_code == 200, scanned.text
+    body = scanned.json()
+    assert body["kind"] == "merchant" and body["merchant"]["name"] == "好邻居便利店"
+    assert [o["title"] for o in body["merchant"]["offers"]] == ["茶叶蛋"]
+
+    k = {"Idempotency-Key": "pay-1"}
+    paid = c.post("/v1/me/payments", json={"merchant_code": shop["code"], "offer_id": tea["id"]}, headers={**vol, **k})
+    again = c.post("/v1/me/payments", json={"merchant_code": shop["code"], "offer_id": tea["id"]}, headers={**vol, **k})
+    assert paid.status_code == again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert paid.json()["id"] == again.json()["id"] and paid.json()["via"] == "merchant_code"
+    other = c.post("/v1/me/payments", json={"merchant_code": shop["code"], "points": 5}, headers={**vol, **k})
+    assert other.json()["code"] == "idempotency_conflict"
+    assert c.post("/v1/me/payments", json={"merchant_code": shop["code"], "points": 500}, headers=vol).json()["code"] == "insufficient_points"
+    forged = codes.sign(b"another key", codes.MERCHANT, {"m": uuid.UUID(shop["id"]).hex})
+    assert c.post("/v1/scans", json={"code": forged}, headers=vol).json()["code"] == "code_invalid"
+    c.post(f"/v1/merchants/{shop['id']}/suspension", json={"reason": ""}, headers=admin)
+    assert c.post("/v1/scans", json={"code": shop["code"]}, headers=vol).json()["code"] == "merchant_suspended"
+    town.services.catch_up()
+    account = c.get("/v1/me/account", headers=vol).json()
+    assert account["balance"] == 96 and account["redeemed"] == 4
