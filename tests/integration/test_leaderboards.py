@@ -1,0 +1,296 @@
+"""The leaderboards projection on both stores: roll-up up the whole tree, period boundaries in
+Asia/Shanghai, reversals, redemptions, a volunteer who moves, a unit that moves, rebuild
+(through the CLI) and random event sequences against a from-scratch computation."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from typer.testing import CliRunner
+
+from ledger import rules
+from ledger.accounts import Posting, issuing_account, merchant_account, volunteer_account
+from ledger.domain import LedgerTransaction, Unit, Volunteer
+from ledger.errors import AlreadyReversed, InsufficientPoints
+from projections import leaderboards as lb
+from projections.base import snapshot_rows
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+def follower(services: Any) -> Any:
+    return next(f for f in services.followers if f.name == "leaderboards")
+
+
+def board(services: Any, unit: Any, kind: str = "all", start: str = "", metric: str = "points") -> dict[str, int]:
+    """volunteer id hex -> value, for values above zero."""
+    services.catch_up()
+    with services.db.read() as tx:
+        return {r["volunteer_id"]: int(r["value"]) for r in lb.board(tx, unit.hex, kind, start, metric, 1000)}
+
+
+def periods_of(services: Any, unit: Any, volunteer: Any) -> set[tuple[str, str]]:
+    services.catch_up()
+    with services.db.read() as tx:
+        rows = tx.all(
+            "SELECT period_kind, period_start FROM lb_board WHERE unit_id = %s AND volunteer_id = %s",
+            (unit.hex, volunteer.hex),
+        )
+    return {(r["period_kind"], r["period_start"]) for r in rows}
+
+
+def totals(services: Any, unit: Any, kind: str = "all", start: str = "") -> dict[str, int]:
+    services.catch_up()
+    with services.db.read() as tx:
+        return lb.totals(tx, unit.hex, [(kind, start)])[(kind, start)]
+
+
+def test_rollup_periods_reversals_redemptions_and_moves(services: Any, clock: Any, monkeypatch: Any, database_url: str) -> None:
+    ledger = services.ledger
+    street = ledger.create_unit("青禾街道", "street", None).id
+    willow = ledger.create_unit("柳岸社区", "community", street).id
+    maple = ledger.create_unit("枫桥社区", "community", street).id
+    garden = ledger.create_unit("柳岸花园", "compound", willow).id
+    b1 = ledger.create_unit("柳岸花园1号楼", "building", garden).id
+    b2 = ledger.create_unit("枫桥北里2号楼", "building", ledger.create_unit("枫桥北里", "compound", maple).id).id
+    station = ledger.create_unit("柳岸社区邻里驿站", "station", willow).id
+    ming = ledger.register_volunteer("张小明", b1).id
+    hua = ledger.register_volunteer("李文华", station).id
+
+    # -- roll-up: a credit in a building counts for its compound, community and street
+    clock.set(local("2026-11-20T10:00:00"))
+    ledger.credit("r1", willow, ming, 10, minutes=60)
+    ledger.credit("r2", street, hua, 4, minutes=30)
+    for unit in (b1, garden, willow, street):
+        assert board(services, unit)[ming.hex] == 10
+        assert board(services, unit, metric="minutes")[ming.hex] == 60
+    for unit in (maple, b2, station):
+        assert ming.hex not in board(services, unit)
+    assert board(services, station) == {hua.hex: 4}
+    assert board(services, willow) == {ming.hex: 10, hua.hex: 4}
+    assert board(services, street, "week", "2026-11-16") == {ming.hex: 10, hua.hex: 4}
+    # issued counts where the points came from; earned where the volunteer lives
+    assert totals(services, street) == {"issued": 14, "earned": 14, "redeemed": 0, "minutes": 90}
+    assert totals(services, willow) == {"issued": 10, "earned": 14, "redeemed": 0, "minutes": 90}
+    assert totals(services, maple) == {"issued": 0, "earned": 0, "redeemed": 0, "minutes": 0}
+
+    # -- period boundaries, cut in Asia/Shanghai: one fresh volunteer per instant
+    cases = [
+        ("2026-11-22T23:59:00", {("week", "2026-11-16"), ("month", "2026-11-01"), ("year", "2026-01-01")}),
+        ("2026-11-23T00:00:00", {("week", "2026-11-23"), ("month", "2026-11-01"), ("year", "2026-01-01")}),
+        ("2026-11-30T23:59:00", {("week", "2026-11-30"), ("month", "2026-11-01"), ("year", "2026-01-01")}),
+        ("2026-12-01T00:00:00", {("week", "2026-11-30"), ("month", "2026-12-01"), ("year", "2026-01-01")}),
+        ("2026-12-31T23:59:00", {("week", "2026-12-28"), ("month", "2026-12-01"), ("year", "2026-01-01")}),
+        ("2027-01-01T00:00:00", {("week", "2026-12-28"), ("month", "2027-01-01"), ("year", "2027-01-01")}),
+    ]
+    for i, (at, expected) in enumerate(cases):
+        clock.set(local(at))
+        v = ledger.register_volunteer(f"边界{i}", b2).id
+        ledger.credit(f"edge{i}", maple, v, 1)
+        assert periods_of(services, street, v) == expected | {("all", "")}, at
+
+    # -- a reversal lowers the figures again (in the period it is recorded); a redemption does not
+    clock.set(local("2026-11-20T12:00:00"))
+    wrong = ledger.credit("r3", willow, ming, 7, minutes=20).transaction.id
+    assert board(services, street)[ming.hex] == 17
+    ledger.reverse(wrong)
+    assert board(services, street)[ming.hex] == 10
+    assert board(services, street, metric="minutes")[ming.hex] == 60
+    shop = uuid.uuid4()
+    ledger.post("spend1", "redemption", [Posting(volunteer_account(ming), merchant_account(shop), 6)])
+    assert board(services, street)[ming.hex] == 10
+    assert totals(services, willow)["redeemed"] == 6
+    assert totals(services, willow)["earned"] == 14
+
+    # -- a volunteer moves: later points count for the new home, earlier ones stay
+    ledger.move_volunteer(ming, b2)
+    ledger.credit("r4", maple, ming, 5, minutes=15)
+    assert board(services, b1)[ming.hex] == 10
+    assert board(services, b2)[ming.hex] == 5
+    assert board(services, willow)[ming.hex] == 10
+    assert board(services, maple)[ming.hex] == 5
+    assert board(services, street)[ming.hex] == 15  # one row per volunteer where both homes meet
+
+    # -- a unit moves: later points roll up to the new ancestors
+    ledger.move_unit(garden, maple)
+    other = ledger.register_volunteer("王建国", b1).id
+    ledger.credit("r5", maple, other, 3)
+    assert board(services, maple)[other.hex] == 3
+    assert other.hex not in board(services, willow)
+    assert board(services, willow)[ming.hex] == 10  # earlier figures stay where they were
+
+    # -- `moralbank rebuild leaderboards` gives identical rows
+    before = snapshot_rows(services.db, follower(services).projection)
+    assert len(before["lb_board"]) > 50
+    monkeypatch.setenv("MORALBANK_DATABASE_URL", database_url)
+    monkeypatch.delenv("MORALBANK_BOOTSTRAP_TOKEN", raising=False)
+    from ops.cli import app
+
+    result = CliRunner().invoke(app, ["rebuild", "leaderboards"])
+    assert result.exit_code == 0, result.output
+    assert "leaderboards" in result.stdout
+    assert snapshot_rows(services.db, follower(services).projection) == before
+
+
+def test_many_postings_in_one_transaction(services: Any, clock: Any) -> None:
+    """A welfare-day chunk: one event, many postings, each line with its own minutes."""
+    ledger = services.ledger
+    street = ledger.create_unit("青禾街道", "street", None).id
+    community = ledger.create_unit("春晖社区", "community", street).id
+    people = [ledger.register_volunteer(f"志愿者{i}", community).id for i in range(30)]
+    postings = [Posting(issuing_account(street), volunteer_account(v), 10 + i) for i, v in enumerate(people)]
+    ledger.post("welfare", "award", postings, minutes=120)
+    # the event shape of a batch chunk: a posting may carry its own minutes
+    lines = [{**Posting(issuing_account(street), volunteer_account(v), 2).as_dict(), "minutes": 30} for v in people[:5]]
+    txn = LedgerTransaction(
+        key="chunk", kind="award", postings=lines, minutes=0, memo="", fingerprint="f", actor="t",
+        unit_id=street, reverses=None, at=clock.now(),
+    )
+    ledger.save(txn, balance_deltas=rules.guarded_deltas([Posting.from_dict(p) for p in lines]))
+    expected = {v.hex: 10 + i + (2 if i < 5 else 0) for i, v in enumerate(people)}
+    assert board(services, community) == expected
+    assert board(services, street, metric="minutes") == {v.hex: 120 + (30 if i < 5 else 0) for i, v in enumerate(people)}
+    assert totals(services, street)["issued"] == sum(expected.values())
+
+
+# ---------------------------------------------------------------- against a from-scratch computation
+
+
+def from_scratch(ledger: Any, zone: ZoneInfo) -> tuple[dict[tuple[str, ...], tuple[int, int]], dict[tuple[str, ...], tuple[int, ...]]]:
+    """Board and totals from the event log, the slow obvious way (non-zero rows only)."""
+    parent: dict[str, str | None] = {}
+    home: dict[str, str] = {}
+    board_rows: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
+    total_rows: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+
+    def chain(unit: str | None) -> list[str]:
+        out = []
+        while unit is not None:
+            out.append(unit)
+            unit = parent.get(unit)
+        return out
+
+    def keys(at: datetime) -> list[tuple[str, str]]:
+        d = at.astimezone(zone).date()
+        return [
+            ("week", (d - timedelta(days=d.weekday())).isoformat()),
+            ("month", d.replace(day=1).isoformat()),
+            ("year", d.replace(month=1, day=1).isoformat()),
+            ("all", ""),
+        ]
+
+    for n in ledger.iter_notifications():
+        e = ledger.mapper.to_domain_event(n)
+        if isinstance(e, (Unit.Created, Unit.Moved)):  # type: ignore[attr-defined]
+            parent[e.originator_id.hex] = e.parent_id.hex if e.parent_id else None
+        elif isinstance(e, (Volunteer.Registered, Volunteer.Moved)):  # type: ignore[attr-defined]
+            home[e.originator_id.hex] = e.unit_id.hex
+        elif isinstance(e, LedgerTransaction.Recorded):  # type: ignore[attr-defined]
+            postings = [Posting.from_dict(p) for p in e.postings]
+            accounts = {a for p in postings for a in (p.source, p.destination)}
+            for account in accounts:
+                kind, _, owner = account.partition(":")
+                if kind == "issuing":
+                    issued = sum(p.amount if p.source == account else -p.amount for p in postings if account in (p.source, p.destination))
+                    for u in chain(owner):
+                        for k in keys(e.at):
+                            total_rows[(u, *k)][0] += issued
+                if kind != "volunteer":
+                    continue
+                earned = sum(rules.earned_and_redeemed(account, p)[0] for p in postings)
+                redeemed = sum(rules.earned_and_redeemed(account, p)[1] for p in postings)
+                minutes = rules.minutes_for(account, postings, e.minutes)
+                for u in chain(home.get(owner)):
+                    for k in keys(e.at):
+                        if earned:
+                            board_rows[(u, *k, owner)][0] += earned
+                            board_rows[(u, *k, owner)][1] += minutes
+                        t = total_rows[(u, *k)]
+                        t[1] += earned
+                        t[2] += redeemed
+                        t[3] += minutes
+    return (
+        {k: (v[0], v[1]) for k, v in board_rows.items() if any(v)},
+        {k: tuple(v) for k, v in total_rows.items() if any(v)},
+    )
+
+
+def stored(services: Any) -> tuple[dict[tuple[str, ...], tuple[int, int]], dict[tuple[str, ...], tuple[int, ...]]]:
+    with services.db.read() as tx:
+        b = tx.all("SELECT * FROM lb_board")
+        t = tx.all("SELECT * FROM lb_totals")
+    return (
+        {
+            (r["unit_id"], r["period_kind"], r["period_start"], r["volunteer_id"]): (int(r["points"]), int(r["minutes"]))
+            for r in b
+            if r["points"] or r["minutes"]
+        },
+        {
+            (r["unit_id"], r["period_kind"], r["period_start"]): tuple(int(r[c]) for c in ("issued", "earned", "redeemed", "minutes"))
+            for r in t
+            if r["issued"] or r["earned"] or r["redeemed"] or r["minutes"]
+        },
+    )
+
+
+operation = st.one_of(
+    st.tuples(st.just("credit"), st.integers(0, 5), st.integers(0, 4), st.integers(1, 40), st.integers(0, 180)),
+    st.tuples(st.just("batch"), st.lists(st.integers(0, 5), min_size=1, max_size=4, unique=True), st.integers(1, 20), st.integers(0, 90)),
+    st.tuples(st.just("reverse"), st.integers(0, 30)),
+    st.tuples(st.just("redeem"), st.integers(0, 5), st.integers(1, 30)),
+    st.tuples(st.just("move"), st.integers(0, 5), st.integers(0, 4)),
+    st.tuples(st.just("move_unit"),),
+    st.tuples(st.just("wait"), st.integers(1, 24 * 12)),
+    st.tuples(st.just("catch_up"),),
+)
+
+
+@hsettings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(ops=st.lists(operation, min_size=1, max_size=25), batch_size=st.sampled_from([1, 3, 7, 1000]))
+def test_random_sequences_match_a_from_scratch_computation(services: Any, clock: Any, ops: list[tuple[Any, ...]], batch_size: int) -> None:
+    ledger = services.ledger
+    follower(services).batch_size = batch_size
+    clock.set(local("2026-12-27T20:00:00"))  # a Sunday evening near the end of a month and a year
+    street = ledger.create_unit("街道", "street", None).id
+    communities = [ledger.create_unit(f"社区{i}", "community", street).id for i in range(2)]
+    compounds = [ledger.create_unit(f"小区{i}", "compound", communities[i % 2]).id for i in range(2)]
+    units = [street, *communities, *compounds]  # issuing units and homes
+    people = [ledger.register_volunteer(f"人{i}", units[i % len(units)]).id for i in range(6)]
+    credits: list[Any] = []
+    for n, op in enumerate(ops):
+        kind = op[0]
+        if kind == "credit":
+            credits.append(ledger.credit(f"{uuid.uuid4()}", units[op[2]], people[op[1]], op[3], minutes=op[4]).transaction.id)
+        elif kind == "batch":
+            postings = [Posting(issuing_account(street), volunteer_account(people[i]), op[2]) for i in op[1]]
+            credits.append(ledger.post(f"{uuid.uuid4()}", "award", postings, minutes=op[3]).transaction.id)
+        elif kind == "reverse" and credits:
+            try:
+                ledger.reverse(credits[op[1] % len(credits)])
+            except (AlreadyReversed, InsufficientPoints):
+                pass
+        elif kind == "redeem":
+            try:
+                ledger.post(f"{uuid.uuid4()}", "redemption", [Posting(volunteer_account(people[op[1]]), merchant_account(street), op[2])])
+            except InsufficientPoints:
+                pass
+        elif kind == "move":
+            ledger.move_volunteer(people[op[1]], units[op[2]])
+        elif kind == "move_unit":
+            ledger.move_unit(compounds[n % 2], communities[(n // 2) % 2])
+        elif kind == "wait":
+            clock.advance(hours=op[1])
+        elif kind == "catch_up":
+            services.catch_up()
+    services.catch_up()
+    assert stored(services) == from_scratch(ledger, SHANGHAI)
