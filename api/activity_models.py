@@ -108,6 +108,7 @@ class ActivityCodeOut(Out):
     valid_from: datetime
     rotates_at: datetime = Field(description="when the screen shows the next code")
     accepted_until: datetime = Field(description="after this the code is refused (`code_expired`)")
+    refresh_in: float = Field(description="seconds until ``rotates_at`` by the server's clock")
 
 
 class ScanActivity(Out):

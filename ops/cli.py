@@ -166,6 +166,7 @@ def print_urls(host: str, port: int) -> None:
     err.print(f"API docs:  {base}/docs", highlight=False)
     err.print(f"OpenAPI:   {base}/openapi.json", highlight=False)
     err.print(f"API:       {base}/v1/…   health: {base}/healthz   metrics: {base}/metrics", highlight=False)
+    err.print(f"Role models (public board): {base}/pages/leaderboard   big screen: {base}/pages/leaderboard?screen=1", highlight=False)
 
 
 # ------------------------------------------------------------------------------ project

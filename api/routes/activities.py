@@ -170,6 +170,7 @@ def activity_qr(
         body = m.ActivityCodeOut(
             activity_id=activity.id, code=c.code, window=c.window, valid_from=zoned(c.valid_from, zone),
             rotates_at=zoned(c.rotates_at, zone), accepted_until=zoned(c.accepted_until, zone),
+            refresh_in=max(0.0, (c.rotates_at - att.clock.now()).total_seconds()),
         )
         return Response(body.model_dump_json(), media_type="application/json", headers=headers)
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2, box_size=10)
