@@ -141,10 +141,12 @@ def redemption_out(r: Redemption, volunteer: Volunteer | None, zone: Any) -> am.
     )
 
 
-def code_response(code: str, fmt: str, expires_at: datetime | None, zone: Any) -> Response:
+def code_response(code: str, fmt: str, expires_at: datetime | None, zone: Any, now: datetime | None = None) -> Response:
     headers = {"Cache-Control": "no-store"}
     if expires_at is not None:
         headers["X-Expires-At"] = views.zoned(expires_at, zone).isoformat()
+        if now is not None:  # by the server's clock, so a phone with a wrong clock still renews in time
+            headers["X-Expires-In"] = str(max(0, int((expires_at - now).total_seconds())))
     if fmt == "json":
         body = am.CodeOut(code=code, expires_at=views.zoned(expires_at, zone) if expires_at else None)
         return Response(body.model_dump_json(), media_type="application/json", headers=headers)
@@ -314,7 +316,7 @@ def withdraw_offer(offer_id: UUID, principal: MerchantOrAdmin, alliance: Allianc
 )
 def pay_code(volunteer: OwnVolunteer, alliance: AllianceDep, zone: ZoneDep, format: Annotated[Format, Query()] = "json") -> Response:
     issued = alliance.issue_pay_code(volunteer.id)
-    return code_response(issued.code, format, issued.expires_at, zone)
+    return code_response(issued.code, format, issued.expires_at, zone, alliance.clock.now())
 
 
 @router.post(

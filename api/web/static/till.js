@@ -12,7 +12,7 @@
     "till.pay.title": ["收积分", "Take points"],
     "till.step.code": ["扫描志愿者的兑换码", "Scan the volunteer's pay code"],
     "till.step.what": ["选择兑换项目或输入积分", "Pick an offer or enter points"],
-    "till.scan.start": ["📷 扫码", "📷 Scan"],
+    "till.scan.start": ["扫码", "Scan"],
     "till.scan.stop": ["关闭摄像头", "Close camera"],
     "till.scan.nocamera": ["无法打开摄像头，请手动输入兑换码", "No camera: please type the code"],
     "till.code.placeholder": ["或粘贴 / 输入兑换码 MB1.p.…", "or paste / type the code MB1.p.…"],
@@ -55,10 +55,6 @@
   const newKey = () => (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : "k-" + Date.now() + "-" + Math.random().toString(16).slice(2);
 
   function show(el, yes) { el.classList.toggle("hidden", !yes); }
-  function today() {
-    const d = new Date();
-    return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
-  }
 
   async function login(t) {
     MB.setToken("merchant", t);
@@ -146,8 +142,9 @@
   }
 
   async function loadStatement() {
-    const d = today();
-    const s = await MB.api("GET", `/v1/merchants/${state.merchant.id}/statement?from=${d}&to=${d}`, { token: token() });
+    // No dates: the server's today, in its configured zone.
+    const s = await MB.api("GET", `/v1/merchants/${state.merchant.id}/statement`, { token: token() });
+    state.day = s.from;
     $("t-net").textContent = s.totals.net;
     $("t-count").textContent = s.totals.redemptions - s.totals.reversals;
     $("t-reversed").textContent = s.totals.reversed;
@@ -170,8 +167,8 @@
   async function refresh() { try { await Promise.all([loadOffers(), loadStatement()]); } catch (e) { /* next time */ } }
 
   async function downloadCsv() {
-    const d = today();
-    const res = await fetch(`/v1/merchants/${state.merchant.id}/statement?from=${d}&to=${d}&format=csv`, { headers: { Authorization: "Bearer " + token() } });
+    const d = state.day || "today";
+    const res = await fetch(`/v1/merchants/${state.merchant.id}/statement?format=csv`, { headers: { Authorization: "Bearer " + token() } });
     const url = URL.createObjectURL(await res.blob());
     const a = document.createElement("a"); a.href = url; a.download = `statement-${d}.csv`; a.click();
     setTimeout(() => URL.revokeObjectURL(url), 1000);
