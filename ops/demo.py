@@ -105,7 +105,15 @@ def build_neighbourhood(services: Services, clock: ManualClock, *, seed: int = 2
     day = start + timedelta(days=7)
     welfare_day = start + timedelta(weeks=weeks - 2, days=5)  # a Saturday-ish, two weeks ago
     last_award = None
+    move_day = start + timedelta(weeks=weeks - 3, days=2)
     while day.date() < real_now.date():
+        if day.date() == move_day.date() and len(homes) > 1:
+            # a family moves house within the street: later points count for the new building
+            mover = result.volunteers[-1]
+            new_home, new_community = next((b, c) for b, c in homes if b != mover.unit_id)
+            clock.set(day.replace(hour=8))
+            result.volunteers[-1] = ledger.move_volunteer(mover.id, new_home)
+            community_of[mover.id] = new_community
         if day.date() == welfare_day.date():
             clock.set(day.replace(hour=15))
             for v in rng.sample(result.volunteers, 45):
