@@ -5,3 +5,4 @@ from __future__ import annotations
 import typer
 
 bench_app = typer.Typer(help="Benchmarks: our figure beside its references, in the same run.", no_args_is_help=True)
+from ops.bench import leaderboards as _leaderboards  # noqa: E402,F401  (registers `bench leaderboards`)

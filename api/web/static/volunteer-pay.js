@@ -10,6 +10,16 @@
     "pay.after": ["支付后余额 {balance} 积分", "Balance after paying: {balance} points"],
     "pay.renew": ["换一个码", "New code"],
     "pay.error": ["暂时无法获取兑换码", "Could not get a pay code"],
+    "pay.shop": ["向 {name} 支付", "Pay {name}"],
+    "pay.shop.hint": ["选择兑换项目，或输入积分", "Pick an offer, or enter points"],
+    "pay.scanned": ["商家：{name}", "Shop: {name}"],
+    "pay.scanned.sub": ["请在“出示兑换码”下方确认支付", "Confirm the payment in the pay section"],
+    "pay.confirm": ["确认支付", "Pay"],
+    "pay.cancel": ["取消", "Cancel"],
+    "problem.code_used": ["兑换码已使用", "This code was already used"],
+    "problem.merchant_suspended": ["该商家已暂停兑换", "This shop is suspended"],
+    "problem.offer_unavailable": ["该项目暂不可兑换", "This offer is not available"],
+    "problem.limit_reached": ["已达该项目的兑换次数上限", "The limit for this offer is reached"],
   });
   const RENEW_BEFORE = 10; // seconds before expiry
   const state = { timer: null, tick: null, poll: null, balance: null, expiresIn: 60 };
@@ -33,9 +43,21 @@
       <div class="pay-paid hidden" data-pay-paid role="status" aria-live="polite"></div>
       <div class="pay-balance"><span class="muted" data-i18n="pay.balance">当前积分</span>
         <span class="pay-figure" data-pay-balance>—</span> <span class="muted" data-i18n="pay.points">积分</span></div>
-      <button class="secondary" data-pay-renew data-i18n="pay.renew">换一个码</button>`;
+      <button class="secondary" data-pay-renew data-i18n="pay.renew">换一个码</button>
+      <div class="pay-merchant hidden" data-pay-merchant>
+        <h3 data-pay-shop></h3>
+        <p class="muted" data-i18n="pay.shop.hint">选择兑换项目，或输入积分</p>
+        <div class="pay-offers" data-pay-offers></div>
+        <input type="number" min="1" step="1" inputmode="numeric" data-pay-points placeholder="0">
+        <div class="pay-actions"><button data-pay-confirm data-i18n="pay.confirm">确认支付</button>
+          <button class="secondary" data-pay-cancel data-i18n="pay.cancel">取消</button></div>
+        <div class="result hidden" data-pay-result></div>
+      </div>`;
     MB.translate(box);
     box.querySelector("[data-pay-renew]").addEventListener("click", renew);
+    box.querySelector("[data-pay-confirm]").addEventListener("click", payMerchant);
+    box.querySelector("[data-pay-cancel]").addEventListener("click", () => box.querySelector("[data-pay-merchant]").classList.add("hidden"));
+    box.querySelector("[data-pay-points]").addEventListener("input", () => { shop.choice = null; drawOffers(); });
     return box;
   }
 
@@ -76,6 +98,7 @@
         paid.classList.remove("hidden");
         renew(); // the shown code was spent
       }
+      if (state.balance !== null && a.balance !== state.balance && MB.volunteer) MB.volunteer.refresh();
       state.balance = a.balance;
       q("[data-pay-balance]").textContent = a.balance;
     } catch (e) { /* try again */ }
@@ -90,7 +113,61 @@
     return true;
   }
 
+  // -- paying a shop whose till code was scanned (POST /v1/scans answered kind "merchant")
+  const shop = { merchant: null, choice: null, key: null };
+  const newKey = () => (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : "k-" + Date.now() + "-" + Math.random().toString(16).slice(2);
+
+  function drawOffers() {
+    const list = q("[data-pay-offers]");
+    list.innerHTML = "";
+    for (const o of shop.merchant.offers) {
+      const b = document.createElement("button");
+      b.className = "secondary pay-offer" + (shop.choice === o.id ? " chosen" : "");
+      b.textContent = `${o.title} · ${o.points}`;
+      b.addEventListener("click", () => { shop.choice = o.id; q("[data-pay-points]").value = ""; drawOffers(); });
+      list.appendChild(b);
+    }
+  }
+
+  function openShop(merchant) {
+    box = box || mount();
+    shop.merchant = merchant; shop.choice = null; shop.key = newKey();
+    q("[data-pay-shop]").textContent = MB.t("pay.shop", { name: merchant.name });
+    q("[data-pay-points]").value = "";
+    q("[data-pay-result]").classList.add("hidden");
+    drawOffers();
+    q("[data-pay-merchant]").classList.remove("hidden");
+    q("[data-pay-merchant]").scrollIntoView({ behavior: "smooth", block: "center" });
+  }
+
+  async function payMerchant() {
+    const pts = parseInt(q("[data-pay-points]").value, 10);
+    const body = { merchant_code: shop.merchant.code };
+    if (shop.choice) body.offer_id = shop.choice; else if (pts > 0) body.points = pts; else return;
+    const out = q("[data-pay-result]");
+    try {
+      const r = await MB.api("POST", "/v1/me/payments", { token: MB.token("volunteer"), body, headers: { "Idempotency-Key": shop.key } });
+      out.className = "result ok";
+      out.textContent = MB.t("pay.paid", { points: r.points });
+      shop.key = newKey();
+      poll();
+      if (MB.volunteer) MB.volunteer.refresh();
+    } catch (err) {
+      out.className = "result bad";
+      out.textContent = MB.problemText(err);
+    }
+  }
+
+  MB.scanResults = MB.scanResults || {};
+  MB.scanResults.merchant = (r) => {
+    openShop(r.merchant);
+    return { cls: "ok", text: MB.t("pay.scanned", { name: r.merchant.name }), sub: MB.t("pay.scanned.sub") };
+  };
+
   window.MBPay = { start };
   document.addEventListener("mb:lang", () => { if (box) hint(); });
-  document.addEventListener("DOMContentLoaded", () => { start(); });
+  document.addEventListener("DOMContentLoaded", () => {
+    if (start()) return;
+    const wait = setInterval(() => { if (start()) clearInterval(wait); }, 1000); // signed in later
+  });
 })();
