@@ -13,7 +13,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.requestlog import RequestLogMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from api.routes import activities, admin, leaderboards, merchants, ops, organizer, pages, scans, volunteer
+from api.routes import activities, admin, batches, leaderboards, merchants, ops, organizer, pages, scans, volunteer
 
 DESCRIPTION = """\
 道德银行 — points for community volunteering, on an append-only ledger.
@@ -33,7 +33,7 @@ def create_app(services: Services) -> FastAPI:
     problems.install(app)
     # Prefixes live on the routers themselves, so a matched route's ``path`` is the full
     # template (the metrics label).
-    for router in (admin.router, organizer.router, volunteer.router, merchants.router, leaderboards.router, activities.router, scans.router, ops.router, pages.router):
+    for router in (admin.router, organizer.router, volunteer.router, merchants.router, leaderboards.router, activities.router, scans.router, ops.router, batches.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 

@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import activities as la
 from ledger import codes as lc
+from ledger import batch_files as lbf
+from ledger import batch_runner as lbr
 from ledger import errors as le
 from merchants import errors as me
 
@@ -65,6 +67,14 @@ class InvalidCursor(Problem):
     status, code, title = 400, "invalid_cursor", "Invalid cursor"
 
 
+class UnsupportedBatchType(Problem):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class BatchUploadTooLarge(Problem):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
 class NotReady(Problem):
     status, code, title = 503, "not_ready", "Not ready"
 
@@ -100,6 +110,11 @@ LEDGER_ERRORS: Mapping[type[le.LedgerError], tuple[int, str, str]] = {
     la.ActivityNotOver: (409, "activity_not_over", "Activity not over"),
     la.AlreadyCheckedOut: (409, "already_checked_out", "Already checked out"),
     la.NotPending: (409, "not_pending", "Not waiting for approval"),
+    # welfare-day batches (ledger.batch_files, ledger.batch_runner)
+    lbf.BadBatchFile: (422, "invalid_batch_file", "Batch file cannot be read"),
+    lbf.BatchTooLarge: (413, "batch_too_large", "Batch too large"),
+    lbr.BatchRunning: (409, "batch_running", "Batch still running"),
+    lbr.BatchFileMissing: (409, "batch_file_missing", "Batch file not on this server"),
 }
 
 # Codes the API itself produces outside that table (for the OpenAPI description and tests).

@@ -4,8 +4,8 @@ The write path (why it is fast and exactly-once):
 - one ``LedgerTransaction.Recorded`` per chunk of lines (not one aggregate per line), saved in
   ONE store transaction with the batch's ``ChunkPosted`` event, the credited volunteers' balance
   deltas (the guard table, applied in bulk) and the chunk's paid line keys (a keyed table);
-- credits need no read of a balance; volunteers and member numbers are looked up in bulk (first
-  events by primary key, cached: a volunteer's unit and a member number's owner never change);
+- credits need no read of a balance; volunteers and member numbers are looked up in bulk (their
+  events by primary key, one query per chunk; a member number's owner never changes, so it is cached);
 - a killed run resumes at the first chunk the batch did not record; a second runner of the same
   batch conflicts on the batch's version and skips ahead; a line key paid by a concurrent batch
   conflicts on the key table and the chunk is decided again.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import os
 import threading
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger import rules
@@ -58,6 +59,7 @@ _CACHE_MAX = 500_000
 STARTED = get_topic(Batch.Started)  # type: ignore[attr-defined]
 ENDED = (get_topic(Batch.Finished), get_topic(Batch.Failed))  # type: ignore[attr-defined]
 REGISTERED = get_topic(Volunteer.Registered)  # type: ignore[attr-defined]
+MOVED = get_topic(Volunteer.Moved)  # type: ignore[attr-defined]
 CLAIMED = get_topic(MemberNumber.Claimed)  # type: ignore[attr-defined]
 
 
@@ -108,8 +110,7 @@ class BatchService:
         self.chunk_lines = chunk_lines
         self.sync_lines = sync_lines  # the API runs batches this small before it answers
         self.throttle = 0.0  # seconds between chunks, to leave the store to other writers
-        self._volunteer_units: dict[UUID, UUID | None] = {}  # None: not a volunteer
-        self._members: dict[str, UUID | None] = {}
+        self._members: dict[str, UUID | None] = {}  # a member number names one volunteer for good
         self._lock = threading.Lock()
         self._threads: dict[UUID, threading.Thread] = {}
         self._stop = threading.Event()
@@ -340,24 +341,23 @@ class BatchService:
         members = {ln.member_no for ln in lines if ln.member_no is not None} - self._members.keys()
         if members:
             found = {}
-            for stored in self.ledger.recorder.select_first_events([MemberNumber.create_id(m) for m in members]):  # type: ignore[attr-defined]
+            for stored in self.ledger.recorder.select_events_of([MemberNumber.create_id(m) for m in members]):  # type: ignore[attr-defined]
                 if stored.topic == CLAIMED:
-                    claim: Any = self.ledger.mapper.to_domain_event(stored)
-                    found[claim.member_no] = claim.volunteer_id
+                    state = self._state(stored)
+                    found[state["member_no"]] = _uuid(state["volunteer_id"])
             self._remember(self._members, {m: found.get(m) for m in members})
+        # A volunteer's unit can change (a move), so it is read for every chunk: the
+        # registration and any moves, in version order, the last one wins.
         ids = {ln.volunteer_id or self._members.get(ln.member_no or "") for ln in lines} - {None}
-        missing = ids - self._volunteer_units.keys()
-        if missing:
-            units: dict[UUID, UUID | None] = dict.fromkeys(missing)  # type: ignore[arg-type]
-            for stored in self.ledger.recorder.select_first_events(list(missing)):  # type: ignore[attr-defined]
-                if stored.topic == REGISTERED:
-                    units[stored.originator_id] = self.ledger.mapper.to_domain_event(stored).unit_id  # type: ignore[attr-defined]
-            self._remember(self._volunteer_units, units)  # type: ignore[arg-type]
+        units: dict[UUID, UUID] = {}
+        for stored in self.ledger.recorder.select_events_of(list(ids)):  # type: ignore[attr-defined]
+            if stored.topic == REGISTERED or (stored.topic == MOVED and stored.originator_id in units):
+                units[stored.originator_id] = _uuid(self._state(stored)["unit_id"])
         owners: dict[int, UUID] = {}
         refused: list[Refusal] = []
         for ln in lines:
             vid = ln.volunteer_id or self._members.get(ln.member_no or "")
-            unit = self._volunteer_units.get(vid) if vid else None
+            unit = units.get(vid) if vid else None
             if vid is None or unit is None:
                 refused.append(refusal(ln.line, "unknown_volunteer", str(ln.volunteer_id or ln.member_no)))
                 continue
@@ -369,6 +369,14 @@ class BatchService:
                     continue
             owners[ln.line] = vid
         return owners, refused
+
+    def _state(self, stored: StoredEvent) -> dict[str, Any]:
+        """An event's attributes without building the event: plain JSON when the store neither
+        compresses nor encrypts (thousands per chunk; the full mapper costs several times more)."""
+        mapper = self.ledger.mapper
+        if mapper.cipher is None and mapper.compressor is None:
+            return json.loads(stored.state)  # type: ignore[no-any-return]
+        return dict(mapper.to_domain_event(stored).__dict__)
 
     def _remember(self, cache: dict[Any, Any], found: dict[Any, Any]) -> None:
         # Only positive answers are kept: a volunteer registered a moment later must be found.
@@ -513,3 +521,12 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _uuid(value: Any) -> UUID:
+    """A UUID as the JSON transcoder stores it ({"_type_": "uuid_hex", "_data_": …}) or as itself."""
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, dict):
+        value = value["_data_"]
+    return UUID(value)

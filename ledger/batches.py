@@ -87,7 +87,7 @@ class Line:
 
 
 def _printable(text: str) -> bool:
-    return all(ch.isprintable() for ch in text)
+    return text.isprintable()
 
 
 def _whole(value: object) -> int | None:

@@ -28,6 +28,7 @@ from ledger.accounts import volunteer_account
 from ledger.application import ROLES
 from ledger.errors import LedgerError
 from ledger.rules import UNIT_KINDS
+from ops.batch_cli import batch_app
 from ops.bench.cli import bench_app
 from ops.projecting import Progress, catch_up, follow_until_signalled, progress, timed
 from ops.settings import Settings
@@ -46,6 +47,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(units_app, name="units")
 app.add_typer(volunteers_app, name="volunteers")
 app.add_typer(bench_app, name="bench")
+app.add_typer(batch_app, name="batch")
 
 
 

@@ -69,20 +69,24 @@ class AccountsProjection(Projection):
                         minutes, e.memo if memo is None else memo, iso(e.at), str(e.reverses) if e.reverses else None,
                     )
                 )
-        tx.executemany(
-            "INSERT INTO balances (account, kind, balance, earned, redeemed, minutes, entries, last_seq) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (account) DO UPDATE SET "
-            "balance = excluded.balance, earned = excluded.earned, redeemed = excluded.redeemed, "
-            "minutes = excluded.minutes, entries = excluded.entries, last_seq = excluded.last_seq",
+        tx.bulk_insert(
+            "balances",
+            [("account", "text"), ("kind", "text"), ("balance", "bigint"), ("earned", "bigint"), ("redeemed", "bigint"),
+             ("minutes", "bigint"), ("entries", "bigint"), ("last_seq", "bigint")],
             [
                 (a, account_kind(a), r["balance"], r["earned"], r["redeemed"], r["minutes"], r["entries"], r["last_seq"])
                 for a, r in state.items()
                 if "last_seq" in r
             ],
+            suffix="ON CONFLICT (account) DO UPDATE SET "
+            "balance = excluded.balance, earned = excluded.earned, redeemed = excluded.redeemed, "
+            "minutes = excluded.minutes, entries = excluded.entries, last_seq = excluded.last_seq",
         )
-        tx.executemany(
-            "INSERT INTO entries (account, seq, transaction_id, kind, amount, balance_after, counterparty, "
-            "minutes, memo, at, reverses) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        tx.bulk_insert(
+            "entries",
+            [("account", "text"), ("seq", "bigint"), ("transaction_id", "text"), ("kind", "text"), ("amount", "bigint"),
+             ("balance_after", "bigint"), ("counterparty", "text"), ("minutes", "bigint"), ("memo", "text"),
+             ("at", "text"), ("reverses", "text")],
             entries,
         )
 

@@ -64,6 +64,10 @@ class Follower:
         self.projection = projection
         self.batch_size = batch_size
         self._topics = projection.topics()
+        # Events can be large (a welfare-day chunk holds thousands of postings): a step applies
+        # at most about this many bytes of stored state, and reads fewer rows after big ones.
+        self.max_bytes = 4 << 20
+        self._limit = batch_size
 
     @property
     def name(self) -> str:
@@ -95,10 +99,11 @@ class Follower:
         """Apply the next batch; returns how many notifications it covered."""
         start = self.position()
         notifications = self.ledger.recorder.select_notifications(
-            start, self.batch_size, inclusive_of_start=False
+            start, min(self._limit, self.batch_size), inclusive_of_start=False
         )
         if not notifications:
             return 0
+        notifications = self._within_budget(notifications)
         mapper = self.ledger.mapper
         batch = [(n.id, mapper.to_domain_event(n)) for n in notifications if n.topic in self._topics]
         end = Tracking(self.ledger.name, notifications[-1].id)
@@ -112,6 +117,19 @@ class Follower:
             if batch:
                 self.projection.apply(tx, batch)
         return len(notifications)
+
+    def _within_budget(self, notifications: Sequence[Any]) -> Sequence[Any]:
+        """The leading notifications whose states fit in ``max_bytes`` (at least one); the next
+        read asks for about as many rows as fit, given this read's mean size."""
+        size = 0
+        for i, n in enumerate(notifications):
+            size += len(n.state)
+            if size > self.max_bytes and i > 0:
+                notifications = notifications[:i]
+                break
+        mean = max(1, size // len(notifications))
+        self._limit = max(1, min(self.batch_size, self.max_bytes // mean))
+        return notifications
 
     def catch_up(self) -> int:
         total = 0

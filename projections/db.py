@@ -37,6 +37,29 @@ class Tx:
         if rows:
             self._cur.executemany(self._sql(sql), rows)
 
+    def bulk_insert(
+        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], *, suffix: str = ""
+    ) -> None:
+        """Many rows in one statement. On PostgreSQL each column travels as ONE text parameter
+        that the server splits (``string_to_array`` + ``unnest``): far cheaper than a parameter
+        per row or per array element for thousands of rows. ``columns`` are (name, SQL type);
+        values must not contain the control characters \x1e / \x1f (names and memos never do).
+        ``suffix`` is e.g. an ``ON CONFLICT`` clause. On SQLite: ``executemany``.
+        """
+        if not rows:
+            return
+        names = ", ".join(name for name, _ in columns)
+        if self._sqlite:
+            marks = ", ".join("?" * len(columns))
+            self._cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {suffix}", rows)
+            return
+        # A leading separator, dropped by [2:], so that one empty string stays one element.
+        arrays = ", ".join(f"(string_to_array(%s, E'\\x1f', E'\\x1e'))[2:]::{kind}[]" for _, kind in columns)
+        params = [
+            "".join("\x1f" + ("\x1e" if row[i] is None else str(row[i])) for row in rows) for i in range(len(columns))
+        ]
+        self._cur.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {suffix}", params)
+
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self._cur.execute(self._sql(sql), params)
         if self._sqlite:

@@ -1,0 +1,223 @@
+"""``moralbank bench batch``: a welfare-day batch beside PostgreSQL COPY and the straightforward build.
+
+In one run, on one store:
+- COPY: the file's rows into a plain table (``COPY … FROM STDIN (FORMAT csv)``) — the limit;
+- batch: upload (spool + check) to every line credited (write side committed), and then to every
+  line visible in balances (the accounts projection caught up) — in a fresh child process, whose
+  peak RSS is reported, so memory is that of the batch alone;
+- straightforward: one ``Ledger.credit`` per line (load unit and volunteer, save one transaction),
+  then the projection, on a sample of the lines (its rate per line does not depend on the count).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import resource
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ops.bench.cli import bench_app
+from ops.bench.report import emit
+
+
+def _services(url: str, var: Path) -> Any:
+    from ops.settings import Settings
+    from ops.wiring import build_services
+
+    return build_services(Settings(database_url=url, var_dir=var, secret_key="bench-signing-key-0123456789"))
+
+
+def _seed(url: str, var: Path, volunteers: int) -> tuple[str, list[str]]:
+    """A street and ``volunteers`` volunteers (one in ten with a member number), saved in bulk."""
+    from ledger.domain import MemberNumber, Volunteer
+    from ops.projecting import catch_up
+    from ops.wiring import close_services
+
+    svc = _services(url, var)
+    try:
+        ledger = svc.ledger
+        street = ledger.create_unit("青禾街道", "street", None)
+        refs: list[str] = []
+        now = ledger.clock.now()
+        for start in range(0, volunteers, 1000):
+            objs: list[Any] = []
+            for i in range(start, min(volunteers, start + 1000)):
+                member = f"QH{i:07d}" if i % 10 == 0 else None
+                v = Volunteer(name=f"志愿者{i}", unit_id=street.id, phone_last4=None, member_no=member, at=now)
+                objs.append(v)
+                if member:
+                    objs.append(MemberNumber(member_no=member, volunteer_id=v.id))
+                refs.append(member or str(v.id))
+            ledger.save(*objs)
+        for f in svc.followers:
+            catch_up(f)
+        return str(street.id), refs
+    finally:
+        close_services(svc)
+
+
+def _write_file(path: Path, refs: list[str], lines: int, seed: int) -> None:
+    rnd = random.Random(seed)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write("volunteer,points,minutes,line_key,memo\n")
+        for i in range(lines):
+            f.write(f"{refs[i % len(refs)]},{rnd.randint(1, 50)},{rnd.choice((0, 60, 120, 240))},WD-{seed}-{i},公益日清扫\n")
+
+
+def _copy_rate(url: str, path: Path) -> tuple[float, int]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE bench_copy (volunteer text, points int, minutes int, line_key text, memo text)"
+        )
+        started = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur:
+            with cur.copy("COPY bench_copy FROM STDIN (FORMAT csv, HEADER true)") as copy, path.open("rb") as f:
+                while block := f.read(1 << 20):
+                    copy.write(block)
+        seconds = time.perf_counter() - started
+        n = conn.execute("SELECT count(*) FROM bench_copy").fetchone()[0]  # type: ignore[index]
+        conn.execute("DROP TABLE bench_copy")
+    return seconds, int(n)
+
+
+def _batch_child(url: str, var: str, path: str, unit_id: str, queue: Any) -> None:
+    """In a fresh process: upload to credited, then to visible in balances."""
+    from ledger.batch_files import CSV
+    from ops.projecting import catch_up
+    from ops.wiring import close_services
+
+    svc = _services(url, Path(var))
+    try:
+        accounts = next(f for f in svc.followers if f.name == "accounts")
+        catch_up(accounts)
+        batches = svc.batches
+        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        started = time.perf_counter()
+        spooled = batches.spool_file(Path(path))
+        submitted = batches.submit(
+            spooled, CSV, key=f"bench:{uuid.uuid4()}", title="公益日 bench", unit_id=uuid.UUID(unit_id), scope=None,
+            actor="bench",
+        )
+        uploaded = time.perf_counter()
+        batch = batches.run(submitted.batch.id)
+        credited = time.perf_counter()
+        rss_credited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        catch_up(accounts)
+        visible = time.perf_counter()
+        queue.put({
+            "upload": uploaded - started, "credited": credited - started, "visible": visible - started,
+            "accepted": batch.accepted, "refused": len(batch.refused), "status": batch.status,
+            "baseline_mb": baseline, "credited_mb": rss_credited,
+            "visible_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        })
+    finally:
+        close_services(svc)
+
+
+def _straightforward(url: str, var: Path, path: Path, unit_id: str, sample: int) -> tuple[float, int]:
+    import csv
+
+    from ledger.domain import MemberNumber
+    from ops.projecting import catch_up
+    from ops.wiring import close_services
+
+    svc = _services(url, var)
+    try:
+        ledger = svc.ledger
+        accounts = next(f for f in svc.followers if f.name == "accounts")
+        catch_up(accounts)
+        run = uuid.uuid4().hex[:8]
+        with path.open(encoding="utf-8", newline="") as f:
+            rows = [r for _, r in zip(range(sample), csv.DictReader(f))]
+        unit = uuid.UUID(unit_id)
+        started = time.perf_counter()
+        for row in rows:
+            ref = row["volunteer"]
+            try:
+                volunteer_id = uuid.UUID(ref)
+            except ValueError:
+                volunteer_id = ledger.repository.get(MemberNumber.create_id(ref)).volunteer_id
+            ledger.credit(
+                f"plain:{run}:{row['line_key']}", unit, volunteer_id, int(row["points"]),
+                minutes=int(row["minutes"]), memo=row["memo"],
+            )
+        catch_up(accounts)
+        return time.perf_counter() - started, len(rows)
+    finally:
+        close_services(svc)
+
+
+@bench_app.command("batch")
+def bench_batch(
+    lines: Annotated[int, typer.Option(min=1, max=100_000, help="Lines in the batch file.")] = 100_000,
+    database_url: Annotated[str | None, typer.Option(help="A PostgreSQL database to use (else a throwaway cluster).")] = None,
+    straightforward_lines: Annotated[int, typer.Option(min=0, help="Lines credited the straightforward way (a sample).")] = 3000,
+    out: Annotated[Path | None, typer.Option(help="Where to write the JSON (default var/bench/).")] = None,
+) -> None:
+    """Welfare-day batch: lines/s (upload → credited → visible in balances) beside COPY and the straightforward build."""
+    from ops.pgcluster import PgCluster
+
+    with ExitStack() as stack:
+        if database_url is None:
+            cluster = stack.enter_context(PgCluster())
+            database_url = cluster.create_database("bench_batch")
+        var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-bench-")))
+        typer.echo(f"seeding {min(lines, 100_000)} volunteers …", err=True)
+        unit_id, refs = _seed(database_url, var, min(lines, 100_000))
+        path = var / "welfare-day.csv"
+        _write_file(path, refs, lines, seed=1)
+
+        typer.echo("COPY …", err=True)
+        copy_s, copied = _copy_rate(database_url, path)
+
+        typer.echo("batch …", err=True)
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_batch_child, args=(database_url, str(var), str(path), unit_id, queue))
+        child.start()
+        got = queue.get(timeout=3600)
+        child.join()
+
+        plain_s, plain_n = 0.0, 0
+        if straightforward_lines:
+            typer.echo(f"straightforward on {min(lines, straightforward_lines)} lines …", err=True)
+            sample = var / "sample.csv"
+            _write_file(sample, refs, min(lines, straightforward_lines), seed=2)
+            plain_s, plain_n = _straightforward(database_url, var, sample, unit_id, straightforward_lines)
+
+    copy_rate = copied / copy_s
+    plain_rate = plain_n / plain_s if plain_s else 0.0
+
+    def row(what: str, n: int, seconds: float, mb: float | None = None) -> dict[str, Any]:
+        rate = n / seconds
+        return {
+            "what": what, "lines": n, "seconds": round(seconds, 3), "lines/s": round(rate, 1),
+            "% of COPY": round(100 * rate / copy_rate, 1),
+            "× straightforward": round(rate / plain_rate, 1) if plain_rate else "-",
+            "peak RSS MB": round(mb, 1) if mb is not None else "-",
+        }
+
+    rows = [
+        row("COPY into a plain table (limit)", copied, copy_s),
+        row("batch: upload → credited", lines, got["credited"], got["credited_mb"]),
+        row("batch: upload → visible in balances", lines, got["visible"], got["visible_mb"]),
+    ]
+    if plain_n:
+        rows.append(row("straightforward: credit() per line + projection", plain_n, plain_s))
+    emit(
+        "batch",
+        rows,
+        meta={"lines": lines, "upload_seconds": round(got["upload"], 3),
+              "rss_before_batch_mb": round(got["baseline_mb"], 1), "accepted": got["accepted"],
+              "refused": got["refused"], "status": got["status"], "store": "postgresql"},
+        out=out,
+    )
