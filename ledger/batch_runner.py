@@ -285,7 +285,7 @@ class BatchService:
     ) -> Batch:
         for _ in range(_RETRIES):
             owners, refused = self._resolve(batch, lines, in_scope)
-            keys = {ln.line: paid_key(batch.unit_id, batch.id, ln) for ln in lines if ln.line in owners}
+            keys = {ln.line: paid_key(batch.unit_id, batch.source["sha256"], ln) for ln in lines if ln.line in owners}
             paid = self.ledger.recorder.select_paid_line_keys(list(keys.values())) if keys else set()  # type: ignore[attr-defined]
             source = issuing_account(batch.unit_id)
             postings: list[dict[str, Any]] = []

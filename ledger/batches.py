@@ -48,7 +48,7 @@ REASONS: dict[str, str] = {
     "invalid_line_key": "the line key must be 1 to 100 printable characters",
     "invalid_memo": "the memo must be at most 200 characters without control characters",
     "duplicate_line": "the same line appears earlier in this file",
-    "already_paid": "this line key was paid in an earlier batch",
+    "already_paid": "this line was paid before (the same line key, or this same line of the same file)",
 }
 # Why a line could not be reversed.
 REVERSAL_REASONS: dict[str, str] = {
@@ -159,16 +159,18 @@ def duplicate_key(line: Line) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
-def paid_key(unit_id: UUID, batch_id: UUID, line: Line) -> str:
+def paid_key(unit_id: UUID, file_sha256: str, line: Line) -> str:
     """The key a paid line is recorded under (unique in the store).
 
-    With a line key: the issuing unit plus the line key, so a later batch of the same unit
-    (a corrected file, another upload) cannot pay that line again. Without one: the batch
-    plus the line's content, so only the same batch (the same upload) is refused.
+    With a line key: the issuing unit plus the line key, so no later batch of the same unit
+    (a corrected file, another upload) can pay that line again. Without one: the unit, the
+    file's content and the line's content, so the same file, uploaded again under any batch
+    key, pays nothing twice (another file may well give the same person the same points).
     """
     if line.line_key is not None:
         return f"u:{unit_id.hex}:{line.line_key}"
-    return f"b:{batch_id.hex}:{hashlib.blake2b(line.content().encode(), digest_size=12).hexdigest()}"
+    digest = hashlib.blake2b(line.content().encode(), digest_size=12).hexdigest()
+    return f"f:{unit_id.hex}:{file_sha256[:32]}:{digest}"
 
 
 def batch_fingerprint(unit_id: UUID, title: str, cap: int, sha256: str) -> str:
