@@ -326,7 +326,7 @@ class BatchService:
                 else:
                     self.ledger.save(
                         txn, batch, balance_deltas=sorted(deltas.items()),
-                        line_keys=(txn.id, [p["key"] for p in postings]),
+                        line_keys=[(p["key"], txn.id) for p in postings],
                     )
             except (IntegrityError, LineKeyConflict):
                 batch = self.get(batch.id)

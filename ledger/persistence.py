@@ -9,7 +9,7 @@ the row's CHECK constraint refuses any volunteer balance below zero, rolling bac
 too. On PostgreSQL the insert already holds the events table's EXCLUSIVE lock, so this adds
 no new serialisation; on SQLite the database lock serialises writers anyway.
 
-Welfare-day batches pass ``line_keys=(transaction_id, [key, …])`` as well: each paid batch line's
+Welfare-day batches pass ``line_keys=[(key, transaction_id), …]`` as well: each paid batch line's
 key goes into ``ledger_line_keys`` (primary key) in the same transaction, so a line key pays at
 most once without costing one event (one aggregate) per line. A key already there raises
 ``LineKeyConflict`` from the database and rolls everything back.
@@ -60,12 +60,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
-        line_keys: tuple[Any, Sequence[str]] | None = kwargs.get("line_keys")
-        if line_keys and line_keys[1]:
-            txn = str(line_keys[0])
+        line_keys: Sequence[tuple[str, Any]] = kwargs.get("line_keys") or ()
+        if line_keys:
             try:
                 c.executemany(
-                    f"INSERT INTO {LINE_KEYS_TABLE} (key, transaction_id) VALUES (?, ?)", [(k, txn) for k in line_keys[1]]
+                    f"INSERT INTO {LINE_KEYS_TABLE} (key, transaction_id) VALUES (?, ?)", [(k, str(t)) for k, t in line_keys]
                 )
             except sqlite3.IntegrityError as e:
                 raise LineKeyConflict(str(e)) from e
@@ -164,7 +163,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             SQL("CREATE TABLE IF NOT EXISTS {0} (key text PRIMARY KEY, transaction_id uuid NOT NULL)").format(keys)
         )
         self.insert_line_keys_statement = SQL(
-            "INSERT INTO {0} (key, transaction_id) SELECT unnest(string_to_array(%s, E'\\n')), %s::uuid"
+            "INSERT INTO {0} (key, transaction_id) "
+            "SELECT * FROM unnest(string_to_array(%s, E'\\n'), string_to_array(%s, E'\\n')::uuid[])"
         ).format(keys)
         self.select_paid_line_keys_statement = SQL("SELECT key FROM {0} WHERE key = ANY(string_to_array(%s, E'\\n'))").format(keys)
         self.select_line_keys_statement = SQL("SELECT key FROM {0}").format(keys)
@@ -178,10 +178,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        line_keys: tuple[Any, Sequence[str]] | None = kwargs.get("line_keys")
-        if line_keys and line_keys[1]:
+        line_keys: Sequence[tuple[str, Any]] = kwargs.get("line_keys") or ()
+        if line_keys:
             try:
-                curs.execute(self.insert_line_keys_statement, ("\n".join(line_keys[1]), line_keys[0]))
+                curs.execute(
+                    self.insert_line_keys_statement,
+                    ("\n".join(k for k, _ in line_keys), "\n".join(str(t) for _, t in line_keys)),
+                )
                 curs.connection._pipeline.sync()  # noqa: SLF001 - surface a duplicate key here
             except psycopg.errors.UniqueViolation as e:
                 raise LineKeyConflict(str(e)) from e

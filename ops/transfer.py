@@ -42,7 +42,8 @@ from api.context import Services
 from ledger import rules
 from ledger.accounts import Posting
 from ledger.application import Ledger
-from ledger.persistence import BalanceGuardViolation
+from ledger.batches import BATCH
+from ledger.persistence import BalanceGuardViolation, LineKeyConflict
 from ops.projecting import catch_up
 from ops.verify import RECORDED
 
@@ -203,9 +204,13 @@ def check_file(path: Path) -> dict[str, Any]:
     return header
 
 
-def _guard_deltas(ledger: Ledger, chunk: list[StoredEvent]) -> tuple[list[tuple[str, int]], int]:
+def _guard_deltas(
+    ledger: Ledger, chunk: list[StoredEvent]
+) -> tuple[list[tuple[str, int]], int, list[tuple[str, Any]]]:
+    """The chunk's balance deltas, its transaction count, and its paid batch line keys."""
     nets: dict[str, int] = defaultdict(int)
     transactions = 0
+    line_keys: list[tuple[str, Any]] = []
     for stored in chunk:
         if stored.topic != RECORDED:
             continue
@@ -213,7 +218,9 @@ def _guard_deltas(ledger: Ledger, chunk: list[StoredEvent]) -> tuple[list[tuple[
         event: Any = ledger.mapper.to_domain_event(stored)
         for account, delta in rules.guarded_deltas([Posting.from_dict(p) for p in event.postings]):
             nets[account] += delta
-    return sorted((a, d) for a, d in nets.items() if d != 0), transactions
+        if event.kind == BATCH:
+            line_keys += [(p["key"], event.originator_id) for p in event.postings if "key" in p]
+    return sorted((a, d) for a, d in nets.items() if d != 0), transactions, line_keys
 
 
 def import_log(services: Services, path: Path, *, chunk_size: int = 1000) -> ImportResult:
@@ -229,13 +236,15 @@ def import_log(services: Services, path: Path, *, chunk_size: int = 1000) -> Imp
     result = ImportResult()
 
     def insert(ids: list[int], chunk: list[StoredEvent]) -> None:
-        deltas, transactions = _guard_deltas(ledger, chunk)
+        deltas, transactions, line_keys = _guard_deltas(ledger, chunk)
         try:
-            new_ids = ledger.recorder.insert_events(chunk, balance_deltas=deltas)
+            new_ids = ledger.recorder.insert_events(chunk, balance_deltas=deltas, line_keys=line_keys)
         except BalanceGuardViolation as e:
             raise TransferError(
                 f"events {ids[0]}..{ids[-1]} would take {', '.join(e.accounts)} below zero; the export is not a valid log"
             ) from None
+        except LineKeyConflict as e:
+            raise TransferError(f"events {ids[0]}..{ids[-1]} pay a batch line key twice; the export is not a valid log: {e}") from None
         except IntegrityError as e:
             raise TransferError(f"events {ids[0]}..{ids[-1]} were refused by the store: {e}") from None
         result.events += len(chunk)
