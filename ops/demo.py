@@ -116,12 +116,7 @@ def build_neighbourhood(services: Services, clock: ManualClock, *, seed: int = 2
             community_of[mover.id] = new_community
         if day.date() == welfare_day.date():
             clock.set(day.replace(hour=15))
-            for v in rng.sample(result.volunteers, 45):
-                ledger.credit(
-                    f"demo:welfare:{v.id}", street.id, v.id, 30, kind="batch", minutes=180,
-                    memo=WELFARE_DAY, actor="demo",
-                )
-                result.transactions += 1
+            result.transactions += welfare_day_batch(services, street.id, rng.sample(result.volunteers, 45))
         elif rng.random() < 0.75:
             memo, per_hour, (lo, hi) = rng.choice(ACTIVITIES)
             clock.set(day.replace(hour=rng.choice([9, 14, 19])))
@@ -144,6 +139,27 @@ def build_neighbourhood(services: Services, clock: ManualClock, *, seed: int = 2
 
     clock.set(datetime.now(zone))
     return result
+
+
+def welfare_day_batch(services: Services, street_id: UUID, volunteers: list[Volunteer]) -> int:
+    """The welfare day as organizers run it: a sign-up sheet uploaded as one batch (with two
+    lines the report refuses: a repeated line and an unknown member number)."""
+    import tempfile
+    from pathlib import Path
+
+    rows = ["志愿者ID,积分,时长(分钟),序号,备注"]
+    rows += [f"{v.id},30,180,WD-{i + 1:03d},{WELFARE_DAY}" for i, v in enumerate(volunteers)]
+    rows += [f"{volunteers[0].id},30,180,WD-001,{WELFARE_DAY}", f"QH-0000,30,180,WD-999,{WELFARE_DAY}"]
+    batches = services.batches
+    assert batches is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "welfare-day.csv"
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
+        submitted = batches.submit(
+            batches.spool_file(path), "csv", key="demo:welfare-day", title=WELFARE_DAY, unit_id=street_id,
+            scope=None, actor="demo",
+        )
+    return batches.run(submitted.batch.id).accepted
 
 
 def issue_demo_tokens(services: Services, result: DemoResult, *, admin_secret: str | None) -> None:
