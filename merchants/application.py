@@ -25,6 +25,7 @@ from ledger import rules as ledger_rules
 from ledger.accounts import Posting, merchant_account, volunteer_account
 from ledger.application import REVERSAL, IssuedToken, Ledger, PostingResult
 from ledger.domain import LedgerTransaction
+from ledger.group_commit import GroupPoster
 from ledger.errors import AlreadyReversed, ConcurrencyExhausted, IdempotencyConflict, InvalidRequest, NotFound
 
 from merchants import rules
@@ -53,11 +54,31 @@ class RedemptionResult:
 class Alliance:
     """Commands of the merchant alliance over one ledger. Each docstring lists what it raises."""
 
-    def __init__(self, ledger: Ledger, signing_key: bytes, zone: ZoneInfo, *, pay_code_seconds: int = rules.PAY_CODE_SECONDS) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        signing_key: bytes,
+        zone: ZoneInfo,
+        *,
+        pay_code_seconds: int = rules.PAY_CODE_SECONDS,
+        group_commit: bool = True,
+    ) -> None:
+        """``group_commit``: redemptions arriving together share one transaction
+        (``ledger.group_commit``); off, each saves on its own through ``Ledger.post``."""
         self.ledger = ledger
         self.key = signing_key
         self.zone = zone
         self.pay_code_seconds = pay_code_seconds
+        self._poster = GroupPoster(ledger) if group_commit else None
+
+    def close(self) -> None:
+        if self._poster is not None:
+            self._poster.close()
+
+    def _post(self, key: str, kind: str, postings: list[Posting], **options: Any) -> PostingResult:
+        if self._poster is not None:
+            return self._poster.post(key, kind, postings, **options)
+        return self.ledger.post(key, kind, postings, **options)
 
     @property
     def clock(self) -> Any:
@@ -261,8 +282,9 @@ class Alliance:
             raise MerchantSuspended("this merchant is suspended", merchant_id=str(merchant_id))
         redemption_id = Redemption.create_id(key)
         fingerprint = ledger_rules.fingerprint(["redeem", str(merchant_id), points, str(offer_id) if offer_id else None])
-        for _ in self._attempts():
-            prior = self._find(redemption_id)
+        for attempt in self._attempts():
+            # A points-only first attempt skips the look-up: a used code conflicts in the save.
+            prior = self._find(redemption_id) if attempt or offer_id is not None else None
             if prior is not None:
                 return self._replayed(prior, fingerprint, actor, replay_allowed)
             now = self.clock.now()
@@ -288,7 +310,7 @@ class Alliance:
                 stock_taken=stock_taken, limit_slot=slot_id, actor=actor, at=now,
             )
             try:
-                result = self.ledger.post(
+                result = self._post(
                     key,
                     REDEMPTION,
                     [Posting(volunteer_account(volunteer_id), merchant_account(merchant_id), amount)],

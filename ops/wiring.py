@@ -76,5 +76,7 @@ def close_services(services: Services) -> None:
         services.batches.close()
     if services.attendance is not None:
         services.attendance.close()
+    if services.alliance is not None:
+        services.alliance.close()
     services.db.close()
     services.ledger.close()
