@@ -9,7 +9,7 @@
 5. every projection's position is the log's end, and replaying the same events into the same
    projection classes over a scratch in-memory SQLite database gives the same rows.
 
-(Invariant 4, pay codes, belongs to ``merchants/`` and is checked there once it exists.)
+4. every pay code was spent at most once and before it expired (``ops.verify_alliance``);
 
 One pass over the log, in pages; only transaction and projection events are decoded. Run it on
 a quiet store: events recorded while it runs are outside the replay and reported as a warning.
@@ -38,6 +38,7 @@ from ledger.batches import BATCH, BATCH_KINDS, BATCH_REVERSAL
 from ledger.domain import LedgerTransaction
 from ledger.errors import InvalidRequest
 from ops.projecting import catch_up
+from ops.verify_alliance import check_pay_codes
 from projections.base import Follower, Projection, TrackingConflict
 from projections.db import Database
 
@@ -181,6 +182,7 @@ def verify(services: Services, *, catch_up_first: bool = True, page: int = 1000)
         scratch.finish()
         _check_balances(services, report, accounts)
         _check_projections(services, report, scratch, end)
+        check_pay_codes(ledger, end, report.add)
     finally:
         scratch.close()
 

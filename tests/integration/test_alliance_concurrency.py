@@ -86,3 +86,24 @@ def test_pay_codes_balances_stock_and_limits_hold_under_concurrency(services: An
     assert_invariants(services)
     report = verify(services)
     assert report.ok, report.violations
+
+
+def test_verify_reports_a_pay_code_spent_late_or_twice(services: Any) -> None:
+    """Invariant 4, tampered: records written behind the alliance's back are reported."""
+    import uuid
+
+    from ledger.domain import LedgerTransaction
+    from merchants.domain import Redemption
+    from merchants.rules import redemption_key
+
+    now = services.clock.now()
+    key = redemption_key("tampered-nonce-1")
+    late = Redemption(
+        key=key, merchant_id=uuid.uuid4(), volunteer_id=uuid.uuid4(), offer_id=None, title="", points=1,
+        transaction_id=LedgerTransaction.create_id(key), via="pay_code", code_expires=int(now.timestamp()),
+        stock_taken=False, limit_slot=None, actor="tamper", at=now,
+    )
+    services.ledger.save(late)
+    report = verify(services)
+    assert [v.invariant for v in report.violations] == [4], report.violations
+    assert "expiry" in report.violations[0].message
