@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 CHECK_IN, CHECK_OUT = "check_in", "check_out"
 _RETRIES = 30
 _BATCH_MAX = 500
+ACTIVITY_CACHE_SECONDS = 1.0  # wall time (time.monotonic), not domain time
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ class Attendance:
         self._queue: queue.Queue[_Work | None] = queue.Queue()
         self._committer: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._activities: dict[UUID, tuple[float, Activity]] = {}
 
     @property
     def clock(self) -> Any:
@@ -219,6 +222,18 @@ class Attendance:
         """Raises NotFound."""
         return self.ledger._get(Activity, activity_id, "activity")  # noqa: SLF001
 
+    def _activity_for_scan(self, activity_id: UUID) -> Activity:
+        """The activity, from a per-process cache kept ``ACTIVITY_CACHE_SECONDS`` (an
+        activity changes only when cancelled or settled; a cancellation made by another
+        process is seen by scans here within that time). Raises NotFound."""
+        now = time.monotonic()
+        cached = self._activities.get(activity_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        activity = self.get_activity(activity_id)
+        self._activities[activity_id] = (now + ACTIVITY_CACHE_SECONDS, activity)
+        return activity
+
     def cancel_activity(self, activity_id: UUID, reason: str = "") -> Activity:
         """Nothing already credited is touched (a reversal would be its own request).
         Raises NotFound, ActivityCancelled, ConcurrencyExhausted."""
@@ -229,6 +244,7 @@ class Attendance:
                 self.ledger.save(activity)
             except IntegrityError:
                 continue
+            self._activities.pop(activity_id, None)
             return activity
         raise AssertionError("unreachable")
 
@@ -280,14 +296,16 @@ class Attendance:
     def scan(self, fields: dict[str, Any], volunteer_id: UUID, *, expected_activity: UUID | None = None) -> ScanResult:
         """Check in, or out, of the activity the code names.
 
+        The caller vouches for ``volunteer_id`` (a volunteer token names a registered
+        volunteer); it is not loaded again on this, the busiest path.
+
         Raises CodeInvalid (also: an activity that does not exist), CodeExpired,
-        CodeWrongActivity, ActivityClosed, ActivityFull, AlreadyCheckedOut, NotFound
-        (volunteer), ConcurrencyExhausted.
+        CodeWrongActivity, ActivityClosed, ActivityFull, AlreadyCheckedOut, ConcurrencyExhausted.
         """
         activity_id, _ = self.read_code(fields, expected_activity=expected_activity)
         for _ in range(_RETRIES):
             try:
-                activity = self.get_activity(activity_id)
+                activity = self._activity_for_scan(activity_id)
             except NotFound:
                 raise codes.CodeInvalid("this code names no activity") from None
             now = self.clock.now()
@@ -304,7 +322,6 @@ class Attendance:
         raise ConcurrencyExhausted("too many concurrent scans; scan again")
 
     def _check_in(self, activity: Activity, volunteer_id: UUID, now: datetime) -> tuple[_Work, list[Any]]:
-        self.ledger.get_volunteer(volunteer_id)
         result: list[Any] = [CHECK_IN, None]
 
         def build(seat: int | None) -> list[Any]:

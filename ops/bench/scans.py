@@ -1,0 +1,302 @@
+"""``moralbank bench scans``: activity check-in and check-out over HTTP, 200 concurrent clients.
+
+In one run, on PostgreSQL (a throwaway cluster unless ``--database-url``), each served the same
+way (uvicorn, one worker, in its own process) and loaded the same way (``wrk``, 127.0.0.1):
+- ceiling: a trivial FastAPI ``def`` endpoint with a pydantic body (the framework's limit);
+- ours: ``POST /v1/scans`` with group-committed saves (many scans per transaction);
+- straightforward: the same route, one aggregate load and one save per request, no batching.
+
+For a fixed time each request is a different volunteer checking in; then the server's clock
+moves two hours (a bench-only route; the clock is otherwise frozen, so codes stay valid) and
+for the same time those volunteers check out and are credited. Each request carries its own
+volunteer's token; seed more volunteers than a phase can scan (a warning says when not).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+
+from ops.bench.cli import bench_app
+from ops.bench.report import emit
+
+SECRET_KEY = "bench-scans-signing-key-0123456789"
+ADMIN = "mb_bench_scans_admin"
+
+LUA = r"""
+local tokens = {}
+for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end
+local f = io.open(os.getenv("BENCH_BODY")); local body = f:read("*a"); f:close()
+local nthreads = tonumber(os.getenv("BENCH_THREADS"))
+local threads = {}
+function setup(thread) thread:set("tid", #threads); table.insert(threads, thread) end
+function init(args)
+  first = math.floor(#tokens * tid / nthreads) + 1
+  last = math.floor(#tokens * (tid + 1) / nthreads)
+  i = first
+  wrapped = 0
+end
+function request()
+  if i > last then i = first; wrapped = wrapped + 1 end
+  local token = tokens[i]
+  i = i + 1
+  return wrk.format("POST", nil, {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}, body)
+end
+function done(summary, latency, requests)
+  local ranges, wraps = {}, 0
+  for _, t in ipairs(threads) do
+    table.insert(ranges, string.format("[%d, %d]", t:get("first"), t:get("i") - 1))
+    wraps = wraps + t:get("wrapped")
+  end
+  io.write(string.format('BENCH {"requests": %d, "seconds": %.6f, "p50_us": %d, "p99_us": %d, "status_errors": %d, "socket_errors": %d, "wrapped": %d, "used": [%s]}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99),
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    wraps, table.concat(ranges, ", ")))
+end
+"""
+
+
+# ---------------------------------------------------------------- the servers (run in child processes)
+
+
+def server_app() -> Any:
+    """uvicorn factory: the real app on a frozen clock, plus ``POST /bench/clock`` to move it."""
+    from fastapi import FastAPI
+
+    from api.app import create_app
+    from ledger.clock import ManualClock
+    from ops.settings import Settings
+    from ops.wiring import build_services
+
+    clock = ManualClock(__import__("datetime").datetime.fromisoformat(os.environ["BENCH_NOW"]))
+    services = build_services(Settings(create_tables=False), clock=clock)
+    app: FastAPI = create_app(services)
+
+    @app.post("/bench/clock", include_in_schema=False)
+    def advance(seconds: float) -> dict[str, str]:
+        return {"now": clock.advance(seconds).isoformat()}
+
+    return app
+
+
+class _TrivialIn(BaseModel):
+    code: str
+
+
+class _TrivialOut(BaseModel):
+    kind: str
+    action: str
+    replayed: bool
+
+
+def trivial_app() -> Any:
+    """uvicorn factory: the framework's ceiling (a ``def`` endpoint with a pydantic body)."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/v1/scans")
+    def scan(body: _TrivialIn) -> _TrivialOut:
+        return _TrivialOut(kind="activity", action="check_in", replayed=False)
+
+    return app
+
+
+# ---------------------------------------------------------------- setup
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _seed(url: str, var: Path, volunteers: int) -> dict[str, Any]:
+    """A street, two activities (one per build) and ``volunteers`` volunteers with tokens."""
+    from ledger.application import hash_secret
+    from ledger.domain import AccessToken, Volunteer
+    from ops.settings import Settings
+    from ops.wiring import build_services, close_services
+
+    svc = build_services(Settings(database_url=url, var_dir=var, secret_key=SECRET_KEY))
+    try:
+        ledger, att = svc.ledger, svc.attendance
+        assert att is not None
+        now = ledger.clock.now()
+        street = ledger.create_unit("青禾街道", "street", None)
+        activities = {
+            build: att.create_activity(
+                f"社区环境清洁（{build}）", street.id, now - timedelta(minutes=10), now + timedelta(hours=4), 10
+            ).id
+            for build in ("ours", "straightforward")
+        }
+        tokens: list[str] = []
+        for start in range(0, volunteers, 1000):
+            objs: list[Any] = []
+            for i in range(start, min(volunteers, start + 1000)):
+                v = Volunteer(name=f"志愿者{i}", unit_id=street.id, phone_last4=None, member_no=None, at=now)
+                secret = f"mb_v_bench_{uuid.uuid4().hex}"
+                objs += [v, AccessToken(secret_hash=hash_secret(secret), role="volunteer", name=v.name, unit_ids=[],
+                                        subject_id=v.id, hint=secret[-4:], at=now)]
+                tokens.append(secret)
+            ledger.save(*objs)
+        return {"now": now.isoformat(), "activities": activities, "tokens": tokens}
+    finally:
+        close_services(svc)
+
+
+class Server:
+    """``uvicorn --factory`` in a child process, one worker, like ``moralbank serve``."""
+
+    def __init__(self, factory: str, env: dict[str, str]) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", "1", "--log-level", "warning", "--no-access-log"],
+            env={**os.environ, **env},
+        )
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(self.url + "/openapi.json", timeout=2)
+                return
+            except httpx.HTTPError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{factory} did not start") from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _wrk(url: str, tmp: Path, tokens: list[str], code: str, *, clients: int, threads: int, seconds: int) -> dict[str, Any]:
+    script, token_file, body_file = tmp / "scan.lua", tmp / "tokens.txt", tmp / "body.json"
+    script.write_text(LUA)
+    token_file.write_text("\n".join(tokens) + "\n")
+    body_file.write_text(json.dumps({"code": code}))
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s", "-s", str(script),
+         url + "/v1/scans"],
+        env={**os.environ, "BENCH_TOKENS": str(token_file), "BENCH_BODY": str(body_file), "BENCH_THREADS": str(threads)},
+        capture_output=True, text=True, check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    return dict(json.loads(line[len("BENCH "):]))
+
+
+def _recorded(url: str) -> tuple[int, int]:
+    """(check-ins, activity credits) recorded in the store so far."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = dict(conn.execute(
+            "SELECT topic, count(*) FROM moralbank_events WHERE topic LIKE %s OR topic LIKE %s GROUP BY topic",
+            ("%AttendanceRecord.CheckedIn", "%AttendanceRecord.CheckedOut"),
+        ).fetchall())
+    return (
+        sum(int(n) for t, n in rows.items() if t.endswith("CheckedIn")),
+        sum(int(n) for t, n in rows.items() if t.endswith("CheckedOut")),
+    )
+
+
+# ---------------------------------------------------------------- the command
+
+
+@bench_app.command("scans")
+def bench_scans(
+    volunteers: Annotated[int, typer.Option(min=10, max=200_000, help="Volunteers seeded (more than one phase can scan).")] = 15000,
+    clients: Annotated[int, typer.Option(min=1, max=1000, help="Concurrent HTTP connections.")] = 200,
+    threads: Annotated[int, typer.Option(min=1, max=16, help="wrk threads.")] = 2,
+    seconds: Annotated[int, typer.Option(min=1, max=120, help="Length of each load phase.")] = 6,
+    database_url: Annotated[str | None, typer.Option(help="A PostgreSQL database to use (else a throwaway cluster).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the JSON (default var/bench/).")] = None,
+) -> None:
+    """Scans per second and p50/p99 over HTTP: ours beside the framework ceiling and the straightforward build."""
+    if shutil.which("wrk") is None:
+        raise typer.BadParameter("wrk is needed (apt-get install -y wrk)")
+    from ops.pgcluster import PgCluster
+
+    results: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        if database_url is None:
+            cluster = stack.enter_context(PgCluster())
+            database_url = cluster.create_database("bench_scans")
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-bench-scans-")))
+        typer.echo(f"seeding {volunteers} volunteers with tokens …", err=True)
+        seed = _seed(database_url, tmp / "var", volunteers)
+
+        typer.echo(f"ceiling: trivial endpoint, {seconds} s …", err=True)
+        server = Server("ops.bench.scans:trivial_app", {})
+        try:
+            r = _wrk(server.url, tmp, seed["tokens"], "MB1.x", clients=clients, threads=threads, seconds=seconds)
+        finally:
+            server.stop()
+        results.append({"build": "ceiling: trivial endpoint", "phase": "-", **r})
+
+        for build, batching in (("ours", True), ("straightforward", False)):
+            env = {
+                "MORALBANK_DATABASE_URL": database_url, "MORALBANK_SECRET_KEY": SECRET_KEY,
+                "MORALBANK_VAR_DIR": str(tmp / "var"), "MORALBANK_SCAN_BATCHING": str(batching).lower(),
+                "MORALBANK_POOL_SIZE": "20", "MORALBANK_BOOTSTRAP_TOKEN": ADMIN, "BENCH_NOW": seed["now"],
+            }
+            server = Server("ops.bench.scans:server_app", env)
+            try:
+                import httpx
+
+                activity = str(seed["activities"][build])
+                tokens = seed["tokens"]
+                for phase, advance in (("check-in", 0), ("check-out", 2 * 3600)):
+                    if advance:
+                        httpx.post(f"{server.url}/bench/clock", params={"seconds": advance}).raise_for_status()
+                    code = httpx.get(
+                        f"{server.url}/v1/activities/{activity}/qr", params={"format": "json"},
+                        headers={"Authorization": f"Bearer {ADMIN}"},
+                    ).json()["code"]
+                    typer.echo(f"{build}: {phase}, {seconds} s …", err=True)
+                    r = _wrk(server.url, tmp, tokens, code, clients=clients, threads=threads, seconds=seconds)
+                    if r["wrapped"]:
+                        typer.echo(f"warning: {build} {phase} ran out of volunteers (use more --volunteers)", err=True)
+                    results.append({"build": build, "phase": phase, **r})
+                    # Check out those who were sent to check in.
+                    tokens = [t for lo, hi in r["used"] for t in tokens[lo - 1 : hi]]
+            finally:
+                server.stop()
+            ins, outs = _recorded(database_url)
+            typer.echo(f"{build}: recorded so far (all builds): {ins} check-ins, {outs} check-outs", err=True)
+
+    ceiling = results[0]["requests"] / results[0]["seconds"]
+    plain = {r["phase"]: r["requests"] / r["seconds"] for r in results if r["build"] == "straightforward"}
+    rows = []
+    for r in results:
+        rate = r["requests"] / r["seconds"]
+        rows.append({
+            "build": r["build"], "phase": r["phase"], "requests": r["requests"], "seconds": round(r["seconds"], 2),
+            "scans/s": round(rate, 1), "p50 ms": round(r["p50_us"] / 1000, 1), "p99 ms": round(r["p99_us"] / 1000, 1),
+            "errors": r["status_errors"] + r["socket_errors"],
+            "% of ceiling": round(100 * rate / ceiling, 1),
+            "× straightforward": round(rate / plain[r["phase"]], 2) if r["phase"] in plain else "-",
+        })
+    emit("scans", rows, meta={"volunteers": volunteers, "clients": clients, "wrk_threads": threads,
+                              "server": "uvicorn, 1 worker", "store": "postgresql"}, out=out)
