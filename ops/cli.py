@@ -169,6 +169,7 @@ def print_urls(host: str, port: int) -> None:
     err.print(f"OpenAPI:   {base}/openapi.json", highlight=False)
     err.print(f"API:       {base}/v1/…   health: {base}/healthz   metrics: {base}/metrics", highlight=False)
     err.print(f"Role models (public board): {base}/pages/leaderboard   big screen: {base}/pages/leaderboard?screen=1", highlight=False)
+    err.print(f"Activity screen (organizer): {base}/pages/activity-screen   volunteer's phone: {base}/pages/volunteer", highlight=False)
 
 
 # ------------------------------------------------------------------------------ project

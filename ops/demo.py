@@ -137,6 +137,12 @@ def build_neighbourhood(services: Services, clock: ManualClock, *, seed: int = 2
         ledger.reverse(last_award.id, memo="重复登记，撤销", actor="demo")
         result.reversals += 1
 
+    # -- activities with scans (issue 4), in the organizer's community
+    from ops.demo_activities import add_activities
+
+    first_community = result.units[next(iter(COMMUNITIES))]
+    add_activities(services, clock, first_community, result.volunteers, datetime.now(zone))
+
     clock.set(datetime.now(zone))
     return result
 
