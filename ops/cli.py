@@ -169,6 +169,7 @@ def print_urls(host: str, port: int) -> None:
     err.print(f"OpenAPI:   {base}/openapi.json", highlight=False)
     err.print(f"API:       {base}/v1/…   health: {base}/healthz   metrics: {base}/metrics", highlight=False)
     err.print(f"Role models (public board): {base}/pages/leaderboard   big screen: {base}/pages/leaderboard?screen=1", highlight=False)
+    err.print(f"Shop till (merchant token): {base}/pages/till   volunteer's pay code: {base}/pages/volunteer", highlight=False)
     err.print(f"Activity screen (organizer): {base}/pages/activity-screen   volunteer's phone: {base}/pages/volunteer", highlight=False)
 
 
@@ -384,7 +385,7 @@ def verify(
     for w in report.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False)
     if report.ok:
-        out.print("[green]OK[/]: invariants 1, 2, 3 and 5 hold.")
+        out.print("[green]OK[/]: invariants 1 to 5 hold.")
         return
     counts = ", ".join(f"invariant {k}: {n}" for k, n in sorted(report.by_invariant().items()))
     out.print(f"[bold red]{len(report.violations)} violation(s)[/] ({counts})", highlight=False)

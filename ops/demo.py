@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from api.context import Services
 from ledger.clock import ManualClock
 from ledger.domain import Unit, Volunteer
+from ops.demo_alliance import build_alliance
 
 STREET = "青禾街道"
 # community -> its compounds
@@ -53,6 +54,7 @@ class DemoResult:
     volunteers: list[Volunteer] = field(default_factory=list)
     transactions: int = 0
     reversals: int = 0
+    merchants: dict[str, UUID] = field(default_factory=dict)  # shop name -> id (ops.demo_alliance)
     tokens: dict[str, str] = field(default_factory=dict)  # role -> secret
     token_names: dict[str, str] = field(default_factory=dict)  # role -> whose
 
@@ -144,6 +146,7 @@ def build_neighbourhood(services: Services, clock: ManualClock, *, seed: int = 2
     add_activities(services, clock, first_community, result.volunteers, datetime.now(zone))
 
     clock.set(datetime.now(zone))
+    result.merchants = build_alliance(services, clock, result.units, result.volunteers)
     return result
 
 
@@ -184,6 +187,10 @@ def issue_demo_tokens(services: Services, result: DemoResult, *, admin_secret: s
         v = result.volunteers[0]
         vt = ledger.issue_token("volunteer", v.name, subject_id=v.id)
         result.tokens["volunteer"], result.token_names["volunteer"] = vt.secret, f"{v.name} ({v.id})"
+    if result.merchants:
+        shop, merchant_id = next(iter(result.merchants.items()))
+        mt = ledger.issue_token("merchant", shop, subject_id=merchant_id)
+        result.tokens["merchant"], result.token_names["merchant"] = mt.secret, f"{shop} (till: /pages/till)"
 
 
 def existing_neighbourhood(services: Services) -> DemoResult:
@@ -193,6 +200,9 @@ def existing_neighbourhood(services: Services) -> DemoResult:
     with services.db.read() as tx:
         community = tx.one("SELECT id, name FROM units WHERE kind = 'community' ORDER BY created_at, id LIMIT 1")
         volunteer = tx.one("SELECT id FROM volunteers ORDER BY registered_at, id LIMIT 1")
+        shop = tx.one("SELECT id, name FROM alliance_merchants ORDER BY seq LIMIT 1")
+    if shop:
+        result.merchants[shop["name"]] = UUID(shop["id"])
     if community:
         result.units[community["name"]] = UUID(community["id"])
     if volunteer:
