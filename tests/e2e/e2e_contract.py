@@ -136,7 +136,7 @@ def build_world(services: Services, bootstrap: str) -> World:
     units["community_b"] = ledger.create_unit("Community B", "community", units["street_b"]).id
     vol_own = ledger.register_volunteer("Own", units["building_a"]).id
     vol_other = ledger.register_volunteer("Other", units["community_b"]).id
-    merchant = uuid.uuid4()
+    merchant = services.alliance.register_merchant("Shop A", units["building_a"])[0].id
     revoked = ledger.issue_token("admin", "revoked admin")
     ledger.revoke_token(revoked.token.id)
     secrets = {

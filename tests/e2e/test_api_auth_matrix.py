@@ -41,6 +41,56 @@ def created(row: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(NEW if s == OK else s for s in row)
 
 
+# The merchant alliance (issue 6). The world's merchant token belongs to a registered shop.
+SHOP_OR_ADMIN = (*UNAUTH, OK, 403, 403, 403, 403, OK)
+SHOP_ONLY = (*UNAUTH, 403, 403, 403, 403, 403, OK)
+
+
+def _shop(w: Any) -> str:
+    return str(w.merchant)
+
+
+def _fresh_shop(w: Any) -> str:
+    return str(w.services.alliance.register_merchant("Shop", w.units["building_a"])[0].id)
+
+
+def _fresh_offer(w: Any) -> str:
+    return str(w.services.alliance.create_offer(w.merchant, "Tea", 1).id)
+
+
+def _pay_code(w: Any) -> str:
+    return str(w.services.alliance.issue_pay_code(w.vol_own).code)
+
+
+def _redemption(w: Any) -> str:
+    return str(w.services.alliance.redeem(w.merchant, _pay_code(w), points=1).redemption.id)
+
+
+def _pay(w: Any) -> tuple[str, Any]:
+    w.credit(w.vol_other, 1, unit="community_b")  # so both volunteers can pay
+    return "/v1/me/payments", {"merchant_code": w.services.alliance.merchant_code(w.merchant), "points": 1}
+
+
+ALLIANCE_CASES = [
+    Case("register merchant", "POST", fixed("/v1/merchants", lambda w: {"name": "M", "unit_id": str(w.units["building_a"])}), created(ADMIN_ONLY)),
+    Case("list merchants", "GET", fixed("/v1/merchants?unit_id={street_a}"), PUBLIC),
+    Case("my merchant", "GET", fixed("/v1/merchants/me"), SHOP_ONLY),
+    Case("get merchant", "GET", lambda w: (f"/v1/merchants/{_shop(w)}", None), PUBLIC),
+    Case("suspend merchant", "POST", lambda w: (f"/v1/merchants/{_fresh_shop(w)}/suspension", {"reason": "x"}), ADMIN_ONLY),
+    Case("reinstate merchant", "DELETE", lambda w: (f"/v1/merchants/{_fresh_shop(w)}/suspension", None), ADMIN_ONLY),
+    Case("merchant code", "GET", lambda w: (f"/v1/merchants/{_shop(w)}/code", None), SHOP_OR_ADMIN),
+    Case("create offer", "POST", lambda w: (f"/v1/merchants/{_shop(w)}/offers", {"title": "T", "points": 2}), created(SHOP_OR_ADMIN)),
+    Case("list offers", "GET", lambda w: (f"/v1/merchants/{_shop(w)}/offers", None), PUBLIC),
+    Case("withdraw offer", "POST", lambda w: (f"/v1/offers/{_fresh_offer(w)}/withdrawal", None), SHOP_OR_ADMIN),
+    Case("pay code", "GET", fixed("/v1/me/pay-code"), VOLUNTEERS),
+    Case("redeem", "POST", lambda w: ("/v1/redemptions", {"pay_code": _pay_code(w), "points": 1}), created(SHOP_ONLY)),
+    Case("get redemption", "GET", lambda w: (f"/v1/redemptions/{_redemption(w)}", None), (*UNAUTH, OK, 403, 403, OK, 404, OK)),
+    Case("reverse redemption", "POST", lambda w: (f"/v1/redemptions/{_redemption(w)}/reversal", {"reason": "r"}), created(SHOP_OR_ADMIN)),
+    Case("statement", "GET", lambda w: (f"/v1/merchants/{_shop(w)}/statement", None), SHOP_OR_ADMIN),
+    Case("pay a merchant", "POST", _pay, created(VOLUNTEERS)),
+]
+
+
 CASES = [
     Case("create unit", "POST", fixed("/v1/units", lambda w: {"name": "U", "kind": "community", "parent_id": str(w.units["street_a"])}), created(ADMIN_ONLY)),
     Case("get unit in scope", "GET", fixed("/v1/units/{community_a}"), STAFF_IN_SCOPE),
@@ -67,6 +117,7 @@ CASES = [
     Case("my entries", "GET", fixed("/v1/me/entries"), VOLUNTEERS),
     Case("move volunteer", "POST", fixed("/v1/volunteers/{vol_own}/move", lambda w: {"unit_id": str(w.units["compound_a"])}), STAFF_IN_SCOPE),
     Case("leaderboard", "GET", fixed("/v1/leaderboards?unit_id={street_a}"), (OK, 401, 401, *(OK,) * 6)),
+    *ALLIANCE_CASES,
     Case("healthz", "GET", fixed("/healthz"), PUBLIC),
     Case("readyz", "GET", fixed("/readyz"), PUBLIC),
     Case("metrics", "GET", fixed("/metrics"), PUBLIC),
