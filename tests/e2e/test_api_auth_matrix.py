@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,27 @@ ALLIANCE_CASES = [
 ]
 
 
+# Welfare-day batches (issue 5). A JSON body is refused as 415, after the role and scope checks.
+def _batch(w: Any) -> str:
+    batches = w.services.batches
+    path = batches.spool_dir / f"matrix-{uuid.uuid4().hex}.csv"
+    batches.spool_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"volunteer_id,points,line_key\n{w.vol_own},1,{uuid.uuid4()}\n")
+    sub = batches.submit(batches.spool_file(path), "csv", key=str(uuid.uuid4()), title="公益日",
+                         unit_id=w.units["community_a"], scope=None, actor="matrix")
+    path.unlink()
+    return str(batches.run(sub.batch.id).id)
+
+
+BATCH_CASES = [
+    Case("upload batch (JSON: 415)", "POST", fixed("/v1/batches?unit_id={community_a}&title=T", {"x": 1}),
+         (*UNAUTH, 415, 415, 403, 403, 403, 403)),
+    Case("get batch", "GET", lambda w: (f"/v1/batches/{_batch(w)}", None), STAFF_IN_SCOPE),
+    Case("batch report", "GET", lambda w: (f"/v1/batches/{_batch(w)}/refused.csv", None), STAFF_IN_SCOPE),
+    Case("reverse batch", "POST", lambda w: (f"/v1/batches/{_batch(w)}/reversal", None), STAFF_IN_SCOPE),
+]
+
+
 CASES = [
     Case("create unit", "POST", fixed("/v1/units", lambda w: {"name": "U", "kind": "community", "parent_id": str(w.units["street_a"])}), created(ADMIN_ONLY)),
     Case("get unit in scope", "GET", fixed("/v1/units/{community_a}"), STAFF_IN_SCOPE),
@@ -117,6 +139,7 @@ CASES = [
     Case("my entries", "GET", fixed("/v1/me/entries"), VOLUNTEERS),
     Case("move volunteer", "POST", fixed("/v1/volunteers/{vol_own}/move", lambda w: {"unit_id": str(w.units["compound_a"])}), STAFF_IN_SCOPE),
     Case("leaderboard", "GET", fixed("/v1/leaderboards?unit_id={street_a}"), (OK, 401, 401, *(OK,) * 6)),
+    *BATCH_CASES,
     *ALLIANCE_CASES,
     Case("healthz", "GET", fixed("/healthz"), PUBLIC),
     Case("readyz", "GET", fixed("/readyz"), PUBLIC),
@@ -138,7 +161,7 @@ def test_route_by_role(world: Any, case: Case, role: str, column: int) -> None:
     assert response.status_code == expected, (case.name, role, response.text)
     if expected >= 400:
         assert world.head() == before, "a refused request wrote to the ledger"
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found"}[expected]
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 415: "unsupported_media_type"}[expected]
         assert response.json()["code"] == code
 
 
