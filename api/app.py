@@ -33,7 +33,8 @@ def create_app(services: Services) -> FastAPI:
     problems.install(app)
     # Prefixes live on the routers themselves, so a matched route's ``path`` is the full
     # template (the metrics label).
-    for router in (admin.router, organizer.router, volunteer.router, merchants.router, leaderboards.router, activities.router, scans.router, ops.router, batches.router, pages.router):
+    # The busiest route first: routes are matched in order.
+    for router in (scans.router, admin.router, organizer.router, volunteer.router, merchants.router, leaderboards.router, activities.router, ops.router, batches.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 

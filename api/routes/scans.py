@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from ledger import codes
@@ -83,7 +83,10 @@ def scan(
     handler = HANDLERS.get(kind)
     if handler is None:
         raise codes.CodeInvalid("this code cannot be scanned here")
-    return handler(Scan(services, principal, principal.subject_id, kind, fields, body, services.settings.zone, key))
+    out = handler(Scan(services, principal, principal.subject_id, kind, fields, body, services.settings.zone, key))
+    # Serialised here: returning the model would make FastAPI validate it again in a
+    # second trip through the thread pool.
+    return Response(out.model_dump_json(), media_type="application/json")  # type: ignore[return-value]
 
 
 @handles(codes.ACTIVITY)
