@@ -48,12 +48,17 @@ def test_redeem_refuse_reverse_and_settle(town: Any) -> None:
 
     # public listings, unit filter and pagination
     town.services.catch_up()
-    everyone = c.get("/v1/merchants", params={"limit": 1}).json()
-    assert len(everyone["items"]) == 1 and everyone["next_cursor"]
-    rest = c.get("/v1/merchants", params={"limit": 1, "cursor": everyone["next_cursor"]}).json()
-    assert {everyone["items"][0]["id"], rest["items"][0]["id"]} == {shop["id"], other["id"]}
-    in_a = c.get("/v1/merchants", params={"unit_id": str(town.units["street_a"])}).json()["items"]
-    assert [m["id"] for m in in_a] == [shop["id"]]
+    seen, cursor = [], None  # the town's own shop, then ours
+    while True:
+        page = c.get("/v1/merchants", params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+        seen += [m["id"] for m in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert seen == [str(town.merchant), shop["id"], other["id"]]
+    in_a = c.get("/v1/merchants", params={"unit_id": str(town.units["compound_a"])}).json()["items"]
+    assert [m["id"] for m in in_a] == [str(town.merchant), shop["id"]]
+    in_b = c.get("/v1/merchants", params={"unit_id": str(town.units["street_b"])}).json()["items"]
+    assert [m["id"] for m in in_b] == [other["id"]]
     assert [o["title"] for o in c.get(f"/v1/merchants/{shop['id']}/offers").json()["items"]] == ["矿泉水一箱"]
 
     # pay codes: json, png (a phone scanner reads it), svg

@@ -42,11 +42,28 @@ CONTRACT = {
     ("get", "/v1/batches/{batch_id}"),
     ("get", "/v1/batches/{batch_id}/refused.csv"),
     ("post", "/v1/batches/{batch_id}/reversal"),
+    ("post", "/v1/merchants"),
+    ("get", "/v1/merchants"),
+    ("get", "/v1/merchants/me"),
+    ("get", "/v1/merchants/{merchant_id}"),
+    ("post", "/v1/merchants/{merchant_id}/suspension"),
+    ("delete", "/v1/merchants/{merchant_id}/suspension"),
+    ("get", "/v1/merchants/{merchant_id}/code"),
+    ("post", "/v1/merchants/{merchant_id}/offers"),
+    ("get", "/v1/merchants/{merchant_id}/offers"),
+    ("get", "/v1/merchants/{merchant_id}/statement"),
+    ("post", "/v1/offers/{offer_id}/withdrawal"),
+    ("get", "/v1/me/pay-code"),
+    ("post", "/v1/me/payments"),
+    ("post", "/v1/redemptions"),
+    ("get", "/v1/redemptions/{redemption_id}"),
+    ("post", "/v1/redemptions/{redemption_id}/reversal"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
 }
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/leaderboards"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/leaderboards", "/v1/merchants", "/v1/merchants/{merchant_id}",
+          "/v1/merchants/{merchant_id}/offers"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
