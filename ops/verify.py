@@ -5,7 +5,9 @@
    entry count equals the ``balances`` projection row; each volunteer's replayed balance equals
    the write side's guarded balance (and the guard holds nothing else);
 3. every transaction id is ``LedgerTransaction.create_id(key)``, no key appears twice, no
-   original is reversed twice, and each reversal undoes exactly its original's postings;
+   original is reversed twice, and each reversal undoes exactly its original's postings; each
+   activity attendance is paid at most once, by its own key's transaction, with the points and
+   minutes it recorded, and no activity holds more seats than its capacity (``ops.verify_attendance``);
 5. every projection's position is the log's end, and replaying the same events into the same
    projection classes over a scratch in-memory SQLite database gives the same rows.
 
@@ -39,6 +41,7 @@ from ledger.domain import LedgerTransaction
 from ledger.errors import InvalidRequest
 from ops.projecting import catch_up
 from ops.verify_alliance import check_pay_codes
+from ops.verify_attendance import check_attendances
 from projections.base import Follower, Projection, TrackingConflict
 from projections.db import Database
 
@@ -183,6 +186,7 @@ def verify(services: Services, *, catch_up_first: bool = True, page: int = 1000)
         _check_balances(services, report, accounts)
         _check_projections(services, report, scratch, end)
         check_pay_codes(ledger, end, report.add)
+        check_attendances(ledger, end, report.add)
     finally:
         scratch.close()
 
