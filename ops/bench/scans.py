@@ -1,13 +1,14 @@
 """``moralbank bench scans``: activity check-in and check-out over HTTP, 200 concurrent clients.
 
 In one run, on PostgreSQL (a throwaway cluster unless ``--database-url``), each served the same
-way (uvicorn, one worker, in its own process) and loaded the same way (``wrk``, 127.0.0.1):
+way (uvicorn, ``--workers`` processes, 1 by default) and loaded the same way (``wrk``, 127.0.0.1):
 - ceiling: a trivial FastAPI ``def`` endpoint with a pydantic body (the framework's limit);
 - ours: ``POST /v1/scans`` with group-committed saves (many scans per transaction);
 - straightforward: the same route, one aggregate load and one save per request, no batching.
 
 For a fixed time each request is a different volunteer checking in; then the server's clock
-moves two hours (a bench-only route; the clock is otherwise frozen, so codes stay valid) and
+moves two hours (the bench servers' clock is frozen at a time read from a file, so codes stay
+valid and every worker process agrees) and
 for the same time those volunteers check out and are credited. Each request carries its own
 volunteer's token; seed more volunteers than a phase can scan (a warning says when not).
 """
@@ -24,7 +25,7 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,24 +74,32 @@ end
 # ---------------------------------------------------------------- the servers (run in child processes)
 
 
-def server_app() -> Any:
-    """uvicorn factory: the real app on a frozen clock, plus ``POST /bench/clock`` to move it."""
-    from fastapi import FastAPI
+class FileClock:
+    """The bench server's clock: frozen at the time written in a file, which the bench moves
+    (every worker process reads the same file, re-read only when it changes)."""
 
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stamp = -1.0
+        self._now: Any = None
+
+    def now(self) -> Any:
+        from datetime import datetime
+
+        stamp = os.stat(self.path).st_mtime
+        if stamp != self._stamp:
+            self._now, self._stamp = datetime.fromisoformat(Path(self.path).read_text().strip()), stamp
+        return self._now
+
+
+def server_app() -> Any:
+    """uvicorn factory: the real app, on the bench's clock (``BENCH_CLOCK``, a file)."""
     from api.app import create_app
-    from ledger.clock import ManualClock
     from ops.settings import Settings
     from ops.wiring import build_services
 
-    clock = ManualClock(__import__("datetime").datetime.fromisoformat(os.environ["BENCH_NOW"]))
-    services = build_services(Settings(create_tables=False), clock=clock)
-    app: FastAPI = create_app(services)
-
-    @app.post("/bench/clock", include_in_schema=False)
-    def advance(seconds: float) -> dict[str, str]:
-        return {"now": clock.advance(seconds).isoformat()}
-
-    return app
+    services = build_services(Settings(create_tables=False), clock=FileClock(os.environ["BENCH_CLOCK"]))
+    return create_app(services)
 
 
 class _TrivialIn(BaseModel):
@@ -162,12 +171,12 @@ def _seed(url: str, var: Path, volunteers: int) -> dict[str, Any]:
 class Server:
     """``uvicorn --factory`` in a child process, one worker, like ``moralbank serve``."""
 
-    def __init__(self, factory: str, env: dict[str, str]) -> None:
+    def __init__(self, factory: str, env: dict[str, str], workers: int = 1) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", "1", "--log-level", "warning", "--no-access-log"],
+             "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
             env={**os.environ, **env},
         )
         import httpx
@@ -232,6 +241,7 @@ def bench_scans(
     seconds: Annotated[int, typer.Option(min=1, max=120, help="Length of each load phase.")] = 6,
     database_url: Annotated[str | None, typer.Option(help="A PostgreSQL database to use (else a throwaway cluster).")] = None,
     references: Annotated[bool, typer.Option(help="Also measure the ceiling and the straightforward build.")] = True,
+    workers: Annotated[int, typer.Option(min=1, max=8, help="uvicorn worker processes (all three servers alike).")] = 1,
     out: Annotated[Path | None, typer.Option(help="Where to write the JSON (default var/bench/).")] = None,
 ) -> None:
     """Scans per second and p50/p99 over HTTP: ours beside the framework ceiling and the straightforward build."""
@@ -247,10 +257,11 @@ def bench_scans(
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-bench-scans-")))
         typer.echo(f"seeding {volunteers} volunteers with tokens …", err=True)
         seed = _seed(database_url, tmp / "var", volunteers)
+        clock_file = tmp / "clock"
 
         if references:
             typer.echo(f"ceiling: trivial endpoint, {seconds} s …", err=True)
-            server = Server("ops.bench.scans:trivial_app", {})
+            server = Server("ops.bench.scans:trivial_app", {}, workers)
             try:
                 r = _wrk(server.url, tmp, seed["tokens"], "MB1.x", clients=clients, threads=threads, seconds=seconds)
             finally:
@@ -261,9 +272,10 @@ def bench_scans(
             env = {
                 "MORALBANK_DATABASE_URL": database_url, "MORALBANK_SECRET_KEY": SECRET_KEY,
                 "MORALBANK_VAR_DIR": str(tmp / "var"), "MORALBANK_SCAN_BATCHING": str(batching).lower(),
-                "MORALBANK_POOL_SIZE": "20", "MORALBANK_BOOTSTRAP_TOKEN": ADMIN, "BENCH_NOW": seed["now"],
+                "MORALBANK_POOL_SIZE": "20", "MORALBANK_BOOTSTRAP_TOKEN": ADMIN, "BENCH_CLOCK": str(clock_file),
             }
-            server = Server("ops.bench.scans:server_app", env)
+            clock_file.write_text(seed["now"])
+            server = Server("ops.bench.scans:server_app", env, workers)
             try:
                 import httpx
 
@@ -271,7 +283,9 @@ def bench_scans(
                 tokens = seed["tokens"]
                 for phase, advance in (("check-in", 0), ("check-out", 2 * 3600)):
                     if advance:
-                        httpx.post(f"{server.url}/bench/clock", params={"seconds": advance}).raise_for_status()
+                        later = datetime.fromisoformat(seed["now"]) + timedelta(seconds=advance)
+                        clock_file.write_text(later.isoformat())
+                        os.utime(clock_file, (time.time() + 1, time.time() + 1))  # a new mtime, surely
                     code = httpx.get(
                         f"{server.url}/v1/activities/{activity}/qr", params={"format": "json"},
                         headers={"Authorization": f"Bearer {ADMIN}"},
@@ -301,4 +315,4 @@ def bench_scans(
             "× straightforward": round(rate / plain[r["phase"]], 2) if r["phase"] in plain else "-",
         })
     emit("scans", rows, meta={"volunteers": volunteers, "clients": clients, "wrk_threads": threads,
-                              "server": "uvicorn, 1 worker", "store": "postgresql"}, out=out)
+                              "server": f"uvicorn, {workers} worker(s)", "store": "postgresql"}, out=out)
