@@ -33,6 +33,10 @@ from merchants.domain import LimitSlot, Merchant, Offer, Redemption
 from merchants.errors import CodeUsed, LimitReached, MerchantSuspended, NotYourOffer, OfferUnavailable
 
 REDEMPTION = "redemption"
+# A redemption reads its merchant from a per-process cache this long: a suspension made in
+# another process is refused within a second (one made here, at once).
+MERCHANT_CACHE_SECONDS = 1.0
+_NAMES_MAX = 100_000
 VIA_PAY_CODE, VIA_MERCHANT_CODE = "pay_code", "merchant_code"
 _ATTEMPTS = 40
 
@@ -70,6 +74,8 @@ class Alliance:
         self.zone = zone
         self.pay_code_seconds = pay_code_seconds
         self._poster = GroupPoster(ledger) if group_commit else None
+        self._merchants: dict[UUID, tuple[float, Merchant]] = {}
+        self._names: dict[UUID, str] = {}
 
     def close(self) -> None:
         if self._poster is not None:
@@ -122,6 +128,28 @@ class Alliance:
         """Raises NotFound."""
         return self._get(Merchant, merchant_id, "merchant")  # type: ignore[no-any-return]
 
+    def _recent_merchant(self, merchant_id: UUID) -> Merchant:
+        """Raises NotFound."""
+        cached = self._merchants.get(merchant_id)
+        if cached is not None and time.monotonic() - cached[0] < MERCHANT_CACHE_SECONDS:
+            return cached[1]
+        merchant = self.get_merchant(merchant_id)
+        self._merchants[merchant_id] = (time.monotonic(), merchant)
+        return merchant
+
+    def volunteer_name(self, volunteer_id: UUID) -> str:
+        """For display (names never change); "" for nobody. Cached per process."""
+        name = self._names.get(volunteer_id)
+        if name is None:
+            try:
+                name = self.ledger.get_volunteer(volunteer_id).name
+            except NotFound:
+                return ""
+            if len(self._names) >= _NAMES_MAX:
+                self._names.clear()
+            self._names[volunteer_id] = name
+        return name
+
     def suspend_merchant(self, merchant_id: UUID, reason: str = "") -> Merchant:
         """Raises NotFound, ConcurrencyExhausted."""
         return self._update_merchant(merchant_id, lambda m: m.suspend(reason=reason, at=self.clock.now()))
@@ -131,6 +159,7 @@ class Alliance:
         return self._update_merchant(merchant_id, lambda m: m.reinstate(at=self.clock.now()))
 
     def _update_merchant(self, merchant_id: UUID, change: Any) -> Merchant:
+        self._merchants.pop(merchant_id, None)
         for _ in self._attempts():
             merchant = self.get_merchant(merchant_id)
             change(merchant)
@@ -138,6 +167,7 @@ class Alliance:
                 self.ledger.save(merchant)
             except IntegrityError:
                 continue
+            self._merchants.pop(merchant_id, None)
             return merchant
         raise AssertionError("unreachable")
 
@@ -277,7 +307,7 @@ class Alliance:
             raise InvalidRequest("give either points or an offer")
         if points is not None:
             ledger_rules.check_points(points)
-        merchant = self.get_merchant(merchant_id)
+        merchant = self._recent_merchant(merchant_id)
         if merchant.suspended:
             raise MerchantSuspended("this merchant is suspended", merchant_id=str(merchant_id))
         redemption_id = Redemption.create_id(key)

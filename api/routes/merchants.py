@@ -14,7 +14,6 @@ import qrcode.image.svg
 from fastapi import APIRouter, Depends, Query, Response
 
 from ledger import codes
-from ledger.domain import Volunteer
 from ledger.errors import NotFound
 from merchants import rules
 from merchants.application import Alliance
@@ -32,7 +31,6 @@ from api.deps import (
     CurrentPrincipal,
     DbDep,
     IdempotencyKey,
-    LedgerDep,
     OwnVolunteer,
     ServicesDep,
     ZoneDep,
@@ -133,10 +131,10 @@ def fresh_offer_out(o: Offer, now: datetime, zone: Any) -> am.OfferOut:
     return offer_out(row, now, zone)
 
 
-def redemption_out(r: Redemption, volunteer: Volunteer | None, zone: Any) -> am.RedemptionOut:
+def redemption_out(r: Redemption, volunteer_name: str, zone: Any) -> am.RedemptionOut:
     return am.RedemptionOut(
         id=r.id, transaction_id=r.transaction_id, merchant_id=r.merchant_id, volunteer_id=r.volunteer_id,
-        volunteer_name=rules.mask_name(volunteer.name if volunteer else ""), offer_id=r.offer_id, title=r.title,
+        volunteer_name=rules.mask_name(volunteer_name), offer_id=r.offer_id, title=r.title,
         points=r.points, via=r.via, at=views.zoned(r.at, zone), reversed_by=r.reversed_by, reversal_reason=r.reversal_reason,
     )
 
@@ -331,7 +329,6 @@ def redeem(
     principal: MerchantPrincipal,
     key: IdempotencyKey,
     alliance: AllianceDep,
-    ledger: LedgerDep,
     zone: ZoneDep,
     response: Response,
 ) -> am.RedemptionOut:
@@ -342,7 +339,7 @@ def redeem(
     )
     if result.replayed:
         response.headers[idempotency.REPLAYED_HEADER] = "true"
-    return redemption_out(result.redemption, _volunteer(ledger, result.redemption.volunteer_id), zone)
+    return redemption_out(result.redemption, alliance.volunteer_name(result.redemption.volunteer_id), zone)
 
 
 @handles(codes.MERCHANT)
@@ -387,14 +384,7 @@ def pay_merchant(
     )
     if result.replayed:
         response.headers[idempotency.REPLAYED_HEADER] = "true"
-    return redemption_out(result.redemption, volunteer, zone)
-
-
-def _volunteer(ledger: Any, volunteer_id: UUID) -> Volunteer | None:
-    try:
-        return ledger.get_volunteer(volunteer_id)  # type: ignore[no-any-return]
-    except NotFound:
-        return None
+    return redemption_out(result.redemption, volunteer.name, zone)
 
 
 def visible_redemption(redemption_id: UUID, principal: CurrentPrincipal, alliance: AllianceDep) -> Redemption:
@@ -418,9 +408,9 @@ def visible_redemption(redemption_id: UUID, principal: CurrentPrincipal, allianc
     summary="A redemption (its merchant, its volunteer, admins)",
 )
 def get_redemption(
-    redemption: Annotated[Redemption, Depends(visible_redemption)], ledger: LedgerDep, zone: ZoneDep
+    redemption: Annotated[Redemption, Depends(visible_redemption)], alliance: AllianceDep, zone: ZoneDep
 ) -> am.RedemptionOut:
-    return redemption_out(redemption, _volunteer(ledger, redemption.volunteer_id), zone)
+    return redemption_out(redemption, alliance.volunteer_name(redemption.volunteer_id), zone)
 
 
 @router.post(
@@ -436,7 +426,6 @@ def reverse_redemption(
     principal: MerchantOrAdmin,
     key: IdempotencyKey,
     alliance: AllianceDep,
-    ledger: LedgerDep,
     zone: ZoneDep,
     response: Response,
 ) -> am.RedemptionOut:
@@ -446,7 +435,7 @@ def reverse_redemption(
     )
     if result.replayed:
         response.headers[idempotency.REPLAYED_HEADER] = "true"
-    return redemption_out(result.redemption, _volunteer(ledger, result.redemption.volunteer_id), zone)
+    return redemption_out(result.redemption, alliance.volunteer_name(result.redemption.volunteer_id), zone)
 
 
 # ---------------------------------------------------------------- statements
