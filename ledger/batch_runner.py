@@ -22,6 +22,7 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -95,6 +96,21 @@ class ReversalResult:
     points: int = 0
     refused: list[Refusal] = field(default_factory=list)
     transactions: list[UUID] = field(default_factory=list)
+
+
+@dataclass
+class _Decision:
+    postings: list[dict[str, Any]]
+    deltas: list[tuple[str, int]]
+    minutes: int
+    refused: list[Refusal]
+
+
+@dataclass
+class _Prepared:
+    lines: list[Line]
+    refused: list[Refusal]  # by the rules of the line alone (and duplicates)
+    decision: _Decision
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -216,7 +232,9 @@ class BatchService:
         """Credit every chunk not yet recorded, then finish. Safe to call again at any time
         (after a crash, from two processes): each chunk is recorded exactly once.
 
-        Raises NotFound, BatchFileMissing, ConcurrencyExhausted.
+        While chunk k is being written, chunk k+1 is read, checked and looked up in a second
+        thread (its database reads overlap the write). Raises NotFound, BatchFileMissing,
+        ConcurrencyExhausted.
         """
         batch = self.get(batch_id)
         if batch.done:
@@ -224,20 +242,38 @@ class BatchService:
         path = self._checked_file(batch)
         seen: set[bytes] = set()
         in_scope: dict[UUID, bool] = {}
+        first = batch.chunks_done
+        snapshot = batch  # only its fixed attributes (id, unit, scope, cap, file) are read ahead
+
+        def prepare(chunk_no: int, recs: list[tuple[int, dict[str, Any] | None]]) -> _Prepared | None:
+            lines, refused = self._parse(recs, snapshot.cap, seen)  # depends on the file only
+            if chunk_no < first:
+                return None
+            return _Prepared(lines, refused, self._decide(snapshot, lines, refused, in_scope))
+
         source = records(path, batch.source["format"], batch.source["encoding"])
-        for chunk_no, recs in enumerate(_chunks(source, batch.chunk_lines)):
-            lines, refused = self._parse(recs, batch.cap, seen)  # depends on the file only
-            if chunk_no < batch.chunks_done:
-                continue
-            batch = self._post_chunk(batch, chunk_no, len(recs), lines, refused, in_scope)
-            if batch.done:
-                return batch
-            if progress is not None:
-                progress(batch)
-            if self.throttle and self._stop.wait(self.throttle):
-                return batch
-            if self._stop.is_set():
-                return batch
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-ahead") as ahead:
+            queued: list[tuple[int, int, Future[_Prepared | None]]] = []
+            chunks = enumerate(_chunks(source, batch.chunk_lines))
+            while True:
+                nxt = next(chunks, None)
+                if nxt is not None:
+                    queued.append((nxt[0], len(nxt[1]), ahead.submit(prepare, nxt[0], nxt[1])))
+                    if len(queued) < 2:
+                        continue
+                if not queued:
+                    break
+                chunk_no, n_records, future = queued.pop(0)
+                prepared = future.result()
+                if prepared is None:
+                    continue
+                batch = self._post_chunk(batch, chunk_no, n_records, prepared, in_scope)
+                if progress is not None:
+                    progress(batch)
+                if batch.done or self._stop.is_set() or (self.throttle and self._stop.wait(self.throttle)):
+                    for _, _, f in queued:
+                        f.cancel()
+                    return batch
         for _ in range(_RETRIES):
             batch.finish(at=self.ledger.clock.now())
             try:
@@ -279,35 +315,41 @@ class BatchService:
             lines.append(parsed)
         return lines, refused
 
-    def _post_chunk(
-        self, batch: Batch, chunk_no: int, n_records: int, lines: list[Line], parse_refused: list[Refusal],
-        in_scope: dict[UUID, bool],
-    ) -> Batch:
+    def _decide(self, batch: Batch, lines: list[Line], parse_refused: list[Refusal], in_scope: dict[UUID, bool]) -> _Decision:
+        """Which lines of a chunk are credited (the postings), and why the others are not."""
+        owners, refused = self._resolve(batch, lines, in_scope)
+        keys = {ln.line: paid_key(batch.unit_id, batch.source["sha256"], ln) for ln in lines if ln.line in owners}
+        paid = self.ledger.recorder.select_paid_line_keys(list(keys.values())) if keys else set()  # type: ignore[attr-defined]
+        source = issuing_account(batch.unit_id)
+        postings: list[dict[str, Any]] = []
+        deltas: dict[str, int] = defaultdict(int)
+        minutes = 0
+        for ln in lines:
+            owner = owners.get(ln.line)
+            if owner is None:
+                continue
+            key = keys[ln.line]
+            if key in paid:
+                refused.append(refusal(ln.line, "already_paid", ln.line_key or ""))
+                continue
+            account = volunteer_account(owner)
+            p: dict[str, Any] = {"source": source, "destination": account, "amount": ln.points,
+                                 "minutes": ln.minutes, "line": ln.line, "key": key}
+            if ln.memo:
+                p["memo"] = ln.memo
+            postings.append(p)
+            deltas[account] += ln.points
+            minutes += ln.minutes
+        return _Decision(postings, sorted(deltas.items()), minutes, sorted(parse_refused + refused))
+
+    def _post_chunk(self, batch: Batch, chunk_no: int, n_records: int, prepared: _Prepared, in_scope: dict[UUID, bool]) -> Batch:
+        """Record one chunk with the batch's progress, in one store transaction; decide again
+        after a conflict (another runner, or a line key another batch paid meanwhile)."""
+        decision = prepared.decision
         for _ in range(_RETRIES):
-            owners, refused = self._resolve(batch, lines, in_scope)
-            keys = {ln.line: paid_key(batch.unit_id, batch.source["sha256"], ln) for ln in lines if ln.line in owners}
-            paid = self.ledger.recorder.select_paid_line_keys(list(keys.values())) if keys else set()  # type: ignore[attr-defined]
-            source = issuing_account(batch.unit_id)
-            postings: list[dict[str, Any]] = []
-            deltas: dict[str, int] = defaultdict(int)
-            minutes = 0
-            for ln in lines:
-                owner = owners.get(ln.line)
-                if owner is None:
-                    continue
-                key = keys[ln.line]
-                if key in paid:
-                    refused.append(refusal(ln.line, "already_paid", ln.line_key or ""))
-                    continue
-                account = volunteer_account(owner)
-                p: dict[str, Any] = {"source": source, "destination": account, "amount": ln.points,
-                                     "minutes": ln.minutes, "line": ln.line, "key": key}
-                if ln.memo:
-                    p["memo"] = ln.memo
-                postings.append(p)
-                deltas[account] += ln.points
-                minutes += ln.minutes
-            refused = sorted(parse_refused + refused)
+            if batch.done or batch.chunks_done > chunk_no:
+                return batch  # another runner of this batch recorded it
+            postings = decision.postings
             now = self.ledger.clock.now()
             txn = None
             if postings:
@@ -317,21 +359,21 @@ class BatchService:
                     actor=batch.actor, unit_id=batch.unit_id, reverses=None, at=now,
                 )
             batch.post_chunk(
-                chunk_no, n_records, len(postings), sum(p["amount"] for p in postings), minutes, refused,
-                txn.id if txn else None, now,
+                chunk_no, n_records, len(postings), sum(p["amount"] for p in postings), decision.minutes,
+                decision.refused, txn.id if txn else None, now,
             )
             try:
                 if txn is None:
                     self.ledger.save(batch)
                 else:
                     self.ledger.save(
-                        txn, batch, balance_deltas=sorted(deltas.items()),
+                        txn, batch, balance_deltas=decision.deltas,
                         line_keys=[(p["key"], txn.id) for p in postings],
                     )
             except (IntegrityError, LineKeyConflict):
                 batch = self.get(batch.id)
-                if batch.done or batch.chunks_done > chunk_no:
-                    return batch
+                if not (batch.done or batch.chunks_done > chunk_no):
+                    decision = self._decide(batch, prepared.lines, prepared.refused, in_scope)
                 continue
             return batch
         raise ConcurrencyExhausted("the batch kept conflicting with other writers; run it again")
