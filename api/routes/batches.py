@@ -159,9 +159,9 @@ VisibleBatch = Annotated[Batch, Depends(visible_batch)]
     status_code=202,
     response_model=BatchOut,
     responses={
-        200: {"description": "The same upload was made before: its batch, as it stands now",
+        200: {"model": BatchOut, "description": "The same upload was made before: its batch, as it stands now",
               "headers": idempotency.REPLAYED_DOC},
-        201: {"description": "A small batch, credited before the reply"},
+        201: {"model": BatchOut, "description": "A small batch, credited before the reply"},
         202: {"description": "Accepted: the batch runs in the background; follow `GET /v1/batches/{id}`"},
         **responses(400, 401, 403, 404, 409, 413, 415, 422),
     },

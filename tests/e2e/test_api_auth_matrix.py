@@ -174,5 +174,5 @@ def test_every_api_route_is_in_the_matrix(world: Any) -> None:
             pattern = "^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(template)) + "$"
             if method == case.method.lower() and re.match(pattern, path.split("?")[0]):
                 covered.add((method, template))
-    assert len(schema_routes(app)) == 22
+    assert len(schema_routes(app)) >= 22  # the matrix must grow with the API: the next line says how
     assert schema_routes(app) - covered == set()
