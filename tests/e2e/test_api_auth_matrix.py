@@ -113,6 +113,43 @@ BATCH_CASES = [
 ]
 
 
+# Activities and scans (issue 4): an activity in community_a running now.
+def _activity(w: Any, *, over: bool = False, **kw: Any) -> str:
+    from datetime import timedelta
+
+    now = w.services.clock.now()
+    start = now - timedelta(days=2) if over else now - timedelta(minutes=5)
+    att = w.services.attendance
+    return str(att.create_activity("清扫", w.units["community_a"], start, start + timedelta(hours=2), 10, **kw).id)
+
+
+def _activity_body(w: Any) -> dict[str, Any]:
+    from datetime import timedelta
+
+    now = w.services.clock.now()
+    return {"title": "植树", "unit_id": str(w.units["community_a"]), "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(), "points_per_hour": 10}
+
+
+def _scan(w: Any) -> tuple[str, Any]:
+    activity = w.services.attendance.code_for(uuid.UUID(_activity(w)))
+    return "/v1/scans", {"code": activity.code}
+
+
+ACTIVITY_CASES = [
+    Case("create activity", "POST", fixed("/v1/activities", _activity_body), created(STAFF_IN_SCOPE)),
+    Case("list activities", "GET", fixed("/v1/activities"), (*UNAUTH, OK, OK, OK, 403, 403, 403)),
+    Case("get activity", "GET", lambda w: (f"/v1/activities/{_activity(w)}", None), STAFF_IN_SCOPE),
+    Case("activity code", "GET", lambda w: (f"/v1/activities/{_activity(w)}/qr?format=json", None), STAFF_IN_SCOPE),
+    Case("attendances", "GET", lambda w: (f"/v1/activities/{_activity(w)}/attendances", None), STAFF_IN_SCOPE),
+    Case("approvals", "POST", lambda w: (f"/v1/activities/{_activity(w, needs_approval=True)}/approvals",
+                                          {"decision": "approve"}), STAFF_IN_SCOPE),
+    Case("settlement", "POST", lambda w: (f"/v1/activities/{_activity(w, over=True)}/settlement", {}), STAFF_IN_SCOPE),
+    Case("cancel activity", "POST", lambda w: (f"/v1/activities/{_activity(w)}/cancellation", {"reason": "雨"}), STAFF_IN_SCOPE),
+    Case("scan", "POST", _scan, (*UNAUTH, 403, 403, 403, OK, OK, 403)),
+]
+
+
 CASES = [
     Case("create unit", "POST", fixed("/v1/units", lambda w: {"name": "U", "kind": "community", "parent_id": str(w.units["street_a"])}), created(ADMIN_ONLY)),
     Case("get unit in scope", "GET", fixed("/v1/units/{community_a}"), STAFF_IN_SCOPE),
@@ -140,6 +177,7 @@ CASES = [
     Case("move volunteer", "POST", fixed("/v1/volunteers/{vol_own}/move", lambda w: {"unit_id": str(w.units["compound_a"])}), STAFF_IN_SCOPE),
     Case("leaderboard", "GET", fixed("/v1/leaderboards?unit_id={street_a}"), (OK, 401, 401, *(OK,) * 6)),
     *BATCH_CASES,
+    *ACTIVITY_CASES,
     *ALLIANCE_CASES,
     Case("healthz", "GET", fixed("/healthz"), PUBLIC),
     Case("readyz", "GET", fixed("/readyz"), PUBLIC),
