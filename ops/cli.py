@@ -159,7 +159,8 @@ def serve(
         f"store: {store_label(settings)}; projections: "
         + ("in this process" if inprocess else "run `moralbank project` beside this server")
     )
-    uvicorn.run("ops.asgi:app_factory", factory=True, host=host, port=port, workers=workers, log_level=log_level)
+    uvicorn.run("ops.asgi:app_factory", factory=True, host=host, port=port, workers=workers, log_level=log_level,
+                access_log=False)  # the JSON request log (api.requestlog) replaces it
 
 
 def print_urls(host: str, port: int) -> None:
@@ -510,15 +511,17 @@ def demo(
             f"{len(result.units)} units, {len(result.volunteers)} volunteers, "
             f"{result.transactions} awards, {result.reversals} reversal"
         )
-    out.print("demo tokens (send as Authorization: Bearer <token>):")
-    for role, secret in result.tokens.items():
-        out.print(f"  {role:<10} {result.token_names[role]}", highlight=False)
-        out.print(f"             {secret}", highlight=False, markup=False)
     if routes:
         out.print("API routes:")
         for method, path, summary in routes:
             out.print(f"  {method:<7} {path:<44} {summary}", highlight=False, markup=False)
-    print_urls(host, port)
+    # The tokens last, beside the page addresses, so they are on screen when serving starts.
+    out.print("demo tokens (send as Authorization: Bearer <token>, or paste into a page):")
+    for role, secret in result.tokens.items():
+        out.print(f"  {role:<10} {result.token_names[role]}", highlight=False)
+        out.print(f"             {secret}", highlight=False, markup=False)
+    if not serve_after:
+        print_urls(host, port)  # serve prints them itself
     if serve_after:
         serve(host=host, port=port, workers=1, log_level="info")
     else:
