@@ -215,6 +215,27 @@ def _wrk(url: str, tmp: Path, tokens: list[str], code: str, *, clients: int, thr
     return dict(json.loads(line[len("BENCH "):]))
 
 
+def _wrk_get(url: str, *, clients: int, threads: int, seconds: int) -> dict[str, Any]:
+    """A plain GET under the same load (no script): this app's own no-op route."""
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s", "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+
+    def ms(text: str) -> float:
+        value = float(text.rstrip("usm"))
+        return value / 1000 if text.endswith("us") else value * 1000 if text.endswith("s") and not text.endswith("ms") else value
+
+    lines = out.splitlines()
+    requests = int(next(x for x in lines if "requests in" in x).split()[0])
+    seconds_ = float(next(x for x in lines if "requests in" in x).split()[3].rstrip("s,"))
+    p50 = ms(next(x for x in lines if x.strip().startswith("50%")).split()[1])
+    p99 = ms(next(x for x in lines if x.strip().startswith("99%")).split()[1])
+    non2xx = next((int(x.split()[-1]) for x in lines if "Non-2xx" in x), 0)
+    return {"requests": requests, "seconds": seconds_, "p50_us": p50 * 1000, "p99_us": p99 * 1000,
+            "status_errors": non2xx, "socket_errors": 0}
+
+
 def _recorded(url: str) -> tuple[int, int]:
     """(check-ins, activity credits) recorded in the store so far."""
     import psycopg
@@ -281,6 +302,10 @@ def bench_scans(
 
                 activity = str(seed["activities"][build])
                 tokens = seed["tokens"]
+                if references and build == "ours":
+                    typer.echo(f"this app's GET /healthz, {seconds} s …", err=True)
+                    r = _wrk_get(server.url + "/healthz", clients=clients, threads=threads, seconds=seconds)
+                    results.append({"build": "this app: GET /healthz", "phase": "-", **r})
                 for phase, advance in (("check-in", 0), ("check-out", 2 * 3600)):
                     if advance:
                         later = datetime.fromisoformat(seed["now"]) + timedelta(seconds=advance)

@@ -64,10 +64,19 @@
     } catch (err) { failed(err); }
   }
 
+  // "11月2日 09:00 – 12:00" (the day again only when the end is on another day)
+  function span(from, to) {
+    const loc = MB.lang === "zh" ? "zh-CN" : "en-GB";
+    const a = new Date(from), b = new Date(to);
+    const day = (d) => d.toLocaleDateString(loc, { month: "long", day: "numeric", weekday: "short" });
+    const hm = (d) => d.toLocaleTimeString(loc, { hour: "2-digit", minute: "2-digit", hour12: false });
+    return day(a) + " " + hm(a) + " – " + (day(a) === day(b) ? "" : day(b) + " ") + hm(b);
+  }
+
   function describe() {
     if (!activity) return;
     $("title").textContent = activity.title;
-    $("when").textContent = MB.fmtTime(activity.starts_at) + " – " + MB.fmtTime(activity.ends_at);
+    $("when").textContent = span(activity.starts_at, activity.ends_at);
     let rule = MB.t("screen.rule", { p: activity.points_per_hour });
     if (activity.max_points) rule += MB.t("screen.rule.cap", { c: activity.max_points });
     if (activity.needs_approval) rule += MB.t("screen.rule.approval");
@@ -139,7 +148,7 @@
     $("signin-go").addEventListener("click", signin);
     $("token").addEventListener("keydown", (e) => { if (e.key === "Enter") signin(); });
     $("fullscreen").addEventListener("click", () => document.documentElement.requestFullscreen && document.documentElement.requestFullscreen());
-    document.addEventListener("mb:lang", describe);
+    document.addEventListener("mb:lang", () => { describe(); if (started) tick(); });
     start();
   });
 })();
