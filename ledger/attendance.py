@@ -45,6 +45,7 @@ from ledger.activities import Activity, AttendanceRecord, Seat
 from ledger.application import Ledger
 from ledger.domain import LedgerTransaction
 from ledger.errors import ConcurrencyExhausted, NotFound
+from ledger.group_commit import commit_or_fail, take_batch
 
 log = logging.getLogger(__name__)
 
@@ -403,26 +404,8 @@ class Attendance:
             self._committer = None
 
     def _commit_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < _BATCH_MAX:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                batch.append(more)
-            try:
-                self._commit(batch)
-            except BaseException as e:  # noqa: BLE001 - hand any failure to the waiting requests
-                for w in batch:
-                    if not w.future.done():
-                        w.future.set_exception(e)
+        while (batch := take_batch(self._queue, _BATCH_MAX)) is not None:
+            commit_or_fail(self._commit, batch)
 
     def _commit(self, batch: list[_Work]) -> None:
         """One transaction for the whole batch; on a conflict, each on its own."""

@@ -56,6 +56,35 @@ def _merged(parts: Sequence[Sequence[tuple[str, int]]]) -> list[tuple[str, int]]
     return sorted((a, d) for a, d in total.items() if d)
 
 
+def take_batch(q: "queue.Queue[Any]", limit: int) -> list[Any] | None:
+    """Wait for one piece of work, then take what else is already waiting, up to ``limit``.
+    None means stop (a ``None`` on the queue; it is put back for the next reader)."""
+    first = q.get()
+    if first is None:
+        return None
+    batch = [first]
+    while len(batch) < limit:
+        try:
+            more = q.get_nowait()
+        except queue.Empty:
+            break
+        if more is None:
+            q.put(None)
+            break
+        batch.append(more)
+    return batch
+
+
+def commit_or_fail(commit: Any, batch: list[Any]) -> None:
+    """Run ``commit(batch)``; any failure goes to every request still waiting on it."""
+    try:
+        commit(batch)
+    except BaseException as e:  # noqa: BLE001 - hand any failure to the waiting requests
+        for w in batch:
+            if not w.future.done():
+                w.future.set_exception(e)
+
+
 class GroupPoster:
     """``post()`` with the signature and answers of ``Ledger.post``."""
 
@@ -93,26 +122,8 @@ class GroupPoster:
                     self._thread.start()
 
     def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.batch_max:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                batch.append(more)
-            try:
-                self._commit(batch)
-            except BaseException as e:  # noqa: BLE001 - hand any failure to the waiting requests
-                for w in batch:
-                    if not w.future.done():
-                        w.future.set_exception(e)
+        while (batch := take_batch(self._queue, self.batch_max)) is not None:
+            commit_or_fail(self._commit, batch)
 
     def _transaction(self, w: _Post) -> LedgerTransaction:
         """What ``Ledger.post`` records, checked by the same rules. Raises InvalidRequest."""
