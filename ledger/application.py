@@ -64,6 +64,12 @@ class Ledger(Application[UUID]):
         super().__init__(env=env)
         self.clock: Clock = clock or SystemClock()
 
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Every save, from every command, batch and group committer, records its events with
+        the injected clock's time in the hash chain (``ledger.chain``)."""
+        kwargs.setdefault("recorded_at", self.clock.now())
+        return super().save(*objs, **kwargs)
+
     # ---------------------------------------------------------------- loading
 
     def _get(self, cls: type[Any], aggregate_id: UUID, what: str) -> Any:

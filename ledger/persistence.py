@@ -13,12 +13,19 @@ Welfare-day batches pass ``line_keys=[(key, transaction_id), …]`` as well: eac
 key goes into ``ledger_line_keys`` (primary key) in the same transaction, so a line key pays at
 most once without costing one event (one aggregate) per line. A key already there raises
 ``LineKeyConflict`` from the database and rolls everything back.
+
+Every save also extends the hash chain (``ledger.chain``) in the same transaction: one row per
+event in ``ledger_chain`` (PostgreSQL: ``<app>_chain``) with its digest, its chain hash and the
+time it was recorded (the ``recorded_at`` save option, one time or one per event, kept
+monotonic). The chain covers every event after the last chained one, so a log written before
+the chain existed is chained by its first save afterwards.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
@@ -28,9 +35,20 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from psycopg.sql import SQL, Identifier
 
+from ledger.chain import CHAIN_TABLE, GENESIS, ChainRow, event_digest, link, recorded_at_list
+
 BALANCES_TABLE = "ledger_balances"
 LINE_KEYS_TABLE = "ledger_line_keys"
 _IN_CHUNK = 500  # parameters per IN (…) on SQLite
+
+
+def _sqlite_time(at: datetime) -> str:
+    # Fixed width UTC text, so that text order is time order.
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _from_sqlite_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
 class BalanceGuardViolation(Exception):
@@ -54,12 +72,18 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "balance INTEGER NOT NULL CHECK (balance >= 0)) WITHOUT ROWID",
             f"CREATE TABLE IF NOT EXISTS {LINE_KEYS_TABLE} ("
             "key TEXT PRIMARY KEY, transaction_id TEXT NOT NULL) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
+            "notification_id INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL, "
+            "digest BLOB NOT NULL, hash BLOB NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {CHAIN_TABLE}_recorded_at ON {CHAIN_TABLE} (recorded_at, notification_id)",
         ]
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        if ids:
+            self._extend_chain(c, stored_events, ids, kwargs.get("recorded_at"))
         line_keys: Sequence[tuple[str, Any]] = kwargs.get("line_keys") or ()
         if line_keys:
             try:
@@ -85,6 +109,72 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             except sqlite3.IntegrityError as e:
                 raise BalanceGuardViolation([account]) from e
         return ids
+
+    def _extend_chain(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], ids: Sequence[int], recorded_at: Any
+    ) -> None:
+        """Chain every event after the chain's head: this save's, and any recorded before the
+        chain existed (the database's write lock is held, so the head cannot move meanwhile)."""
+        c.execute(f"SELECT notification_id, recorded_at, hash FROM {CHAIN_TABLE} ORDER BY notification_id DESC LIMIT 1")
+        head = c.fetchone()
+        last_id, last_at, h = (head[0], head[1], bytes(head[2])) if head else (0, "", GENESIS)
+        times = recorded_at_list(recorded_at, len(ids))
+        todo: list[tuple[int, Any, int, str, bytes, datetime | None]] = []
+        if ids[0] > last_id + 1:
+            c.execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                "WHERE rowid > ? AND rowid < ? ORDER BY rowid",
+                (last_id, ids[0]),
+            )
+            todo += [(r[0], r[1], r[2], r[3], bytes(r[4]), times[0]) for r in c.fetchall()]
+        for i, (nid, s) in enumerate(zip(ids, stored_events, strict=True)):
+            todo.append((nid, s.originator_id, s.originator_version, s.topic, s.state, times[i] if len(times) > 1 else times[0]))
+        rows = []
+        for nid, oid, version, topic, state, at in todo:
+            d = event_digest(oid, version, topic, state)
+            h = link(h, d)
+            # Monotonic, so that "recorded on or before the end of a day" cuts the chain once.
+            last_at = max(last_at, _sqlite_time(at or datetime.now(timezone.utc)))
+            rows.append((nid, last_at, d, h))
+        c.executemany(f"INSERT INTO {CHAIN_TABLE} (notification_id, recorded_at, digest, hash) VALUES (?, ?, ?, ?)", rows)
+
+    def select_chain(self, after: int, limit: int, stop: int | None = None) -> list[ChainRow]:
+        """Chain rows after a notification id, in order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT notification_id, recorded_at, digest, hash FROM {CHAIN_TABLE} "
+                "WHERE notification_id > ? AND notification_id <= ? ORDER BY notification_id LIMIT ?",
+                (after, stop if stop is not None else 2**62, limit),
+            )
+            return [ChainRow(r[0], _from_sqlite_time(r[1]), bytes(r[2]), bytes(r[3])) for r in c.fetchall()]
+
+    def select_chain_before(self, before: datetime) -> ChainRow | None:
+        """The last chain row recorded strictly before a time."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT notification_id, recorded_at, digest, hash FROM {CHAIN_TABLE} WHERE recorded_at < ? "
+                "ORDER BY recorded_at DESC, notification_id DESC LIMIT 1",
+                (_sqlite_time(before),),
+            )
+            r = c.fetchone()
+            return ChainRow(r[0], _from_sqlite_time(r[1]), bytes(r[2]), bytes(r[3])) if r else None
+
+    def count_chain_between(self, start: datetime, end: datetime) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT COUNT(*) FROM {CHAIN_TABLE} WHERE recorded_at >= ? AND recorded_at < ?",
+                (_sqlite_time(start), _sqlite_time(end)),
+            )
+            return int(c.fetchone()[0])
+
+    def select_notification_id_of(self, originator_id: UUID, originator_version: int) -> int | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid FROM {self.events_table_name} WHERE originator_id = ? AND originator_version = ?",
+                (originator_id.hex, originator_version),
+            )
+            r = c.fetchone()
+            return int(r[0]) if r else None
 
     def select_balances(self) -> dict[str, int]:
         with self.datastore.transaction(commit=False) as c:
@@ -174,10 +264,82 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "WHERE originator_id = ANY(string_to_array(%s, ',')::uuid[]) ORDER BY originator_id, originator_version"
         ).format(events)
 
+        self._init_chain(events)
+
+    def _init_chain(self, events: Any) -> None:
+        prefix = self.events_table_name.removesuffix("_events")
+        self.chain_table = f"{prefix}_chain"
+        chain = SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(self.chain_table))
+        function = SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(f"{prefix}_chain_append"))
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (notification_id bigint PRIMARY KEY, "
+                "recorded_at timestamptz NOT NULL, digest bytea NOT NULL, hash bytea NOT NULL)"
+            ).format(chain)
+        )
+        self.sql_create_statements.append(
+            SQL("CREATE INDEX IF NOT EXISTS {0} ON {1} (recorded_at, notification_id)").format(
+                Identifier(f"{self.chain_table}_recorded_at"), chain
+            )
+        )
+        # Processes that start together would replace the function at the same moment
+        # ("tuple concurrently updated"): one at a time.
+        self.sql_create_statements.append(SQL("SELECT pg_advisory_xact_lock(hashtext({0}))").format(self.chain_table))
+        # The chain is computed by the server, inside the insert's transaction, under the
+        # events table's EXCLUSIVE lock: no round trip, and any failure is the database's
+        # (which aborts the transaction). d_n and h_n as in ledger.chain; p_new is this save's
+        # event count and p_at its recorded_at times (one, or one per event).
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {function}(p_new integer, p_at timestamptz[]) RETURNS void "
+                "LANGUAGE plpgsql AS $body$\n"
+                "DECLARE\n"
+                "  h bytea; last_id bigint; last_at timestamptz; total integer; i integer := 0; at timestamptz;\n"
+                "  r record; ids bigint[] := '{{}}'; ats timestamptz[] := '{{}}'; ds bytea[] := '{{}}'; hs bytea[] := '{{}}';\n"
+                "BEGIN\n"
+                "  SELECT notification_id, hash, recorded_at INTO last_id, h, last_at FROM {chain}\n"
+                "    ORDER BY notification_id DESC LIMIT 1;\n"
+                "  IF last_id IS NULL THEN last_id := 0; h := decode(repeat('00', 32), 'hex'); END IF;\n"
+                "  SELECT count(*) INTO total FROM {events} WHERE notification_id > last_id;\n"
+                "  FOR r IN SELECT notification_id, sha256(convert_to(originator_id::text || E'\\n' ||\n"
+                "      originator_version::text || E'\\n' || topic || E'\\n', 'UTF8') || state) AS d\n"
+                "    FROM {events} WHERE notification_id > last_id ORDER BY notification_id LOOP\n"
+                "    i := i + 1;\n"
+                "    at := coalesce(p_at[greatest(1, least(i - (total - p_new), array_length(p_at, 1)))], clock_timestamp());\n"
+                "    last_at := greatest(at, last_at);\n"
+                "    h := sha256(h || r.d);\n"
+                "    ids := ids || r.notification_id; ats := ats || last_at; ds := ds || r.d; hs := hs || h;\n"
+                "  END LOOP;\n"
+                "  INSERT INTO {chain} (notification_id, recorded_at, digest, hash) SELECT * FROM unnest(ids, ats, ds, hs);\n"
+                "END\n"
+                "$body$"
+            ).format(function=function, chain=chain, events=events)
+        )
+        self.chain_append_statement = SQL("SELECT {0}(%s, %s::timestamptz[])").format(function)
+        columns = SQL("SELECT notification_id, recorded_at, digest, hash FROM {0} ").format(chain)
+        self.select_chain_statement = columns + SQL(
+            "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+        )
+        self.select_chain_before_statement = columns + SQL(
+            "WHERE recorded_at < %s ORDER BY recorded_at DESC, notification_id DESC LIMIT 1"
+        )
+        self.count_chain_between_statement = SQL(
+            "SELECT COUNT(*) AS n FROM {0} WHERE recorded_at >= %s AND recorded_at < %s"
+        ).format(chain)
+        self.select_notification_id_of_statement = SQL(
+            "SELECT notification_id FROM {0} WHERE originator_id = %s AND originator_version = %s"
+        ).format(events)
+
     def _fetch_ids_after_insert_events(
         self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if stored_events:
+            # No sync: the result rides with the next one, or the commit.
+            curs.execute(
+                self.chain_append_statement,
+                (len(stored_events), recorded_at_list(kwargs.get("recorded_at"), len(stored_events))),
+            )
         line_keys: Sequence[tuple[str, Any]] = kwargs.get("line_keys") or ()
         if line_keys:
             try:
@@ -204,6 +366,34 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             except psycopg.errors.CheckViolation as e:
                 raise BalanceGuardViolation(accounts) from e
         return ids
+
+    @staticmethod
+    def _chain_row(r: Any) -> ChainRow:
+        return ChainRow(r["notification_id"], r["recorded_at"], bytes(r["digest"]), bytes(r["hash"]))
+
+    def select_chain(self, after: int, limit: int, stop: int | None = None) -> list[ChainRow]:
+        """Chain rows after a notification id, in order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.select_chain_statement, (after, stop if stop is not None else 2**62, limit))
+            return [self._chain_row(r) for r in c.fetchall()]
+
+    def select_chain_before(self, before: datetime) -> ChainRow | None:
+        """The last chain row recorded strictly before a time."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.select_chain_before_statement, (before,))
+            r = c.fetchone()
+            return self._chain_row(r) if r else None
+
+    def count_chain_between(self, start: datetime, end: datetime) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.count_chain_between_statement, (start, end))
+            return int(c.fetchone()["n"])
+
+    def select_notification_id_of(self, originator_id: UUID, originator_version: int) -> int | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.select_notification_id_of_statement, (originator_id, originator_version))
+            r = c.fetchone()
+            return int(r["notification_id"]) if r else None
 
     def select_balances(self) -> dict[str, int]:
         with self.datastore.transaction(commit=False) as c:

@@ -1,0 +1,74 @@
+"""The hash chain is written with the events, on both stores, by every save path, and anyone
+can recompute it from the events alone (``ledger.chain``)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from ledger.chain import GENESIS, event_digest, link
+
+
+def chain_of(ledger):  # type: ignore[no-untyped-def]
+    return ledger.recorder.select_chain(0, 10**9)
+
+
+def assert_chain_matches_log(ledger) -> None:  # type: ignore[no-untyped-def]
+    """Recompute the chain from the stored events: one row per event, same order, same hashes,
+    recorded_at never going back."""
+    events = list(ledger.iter_notifications())
+    rows = chain_of(ledger)
+    assert [r.notification_id for r in rows] == [n.id for n in events]
+    h = GENESIS
+    previous_at = None
+    for n, row in zip(events, rows, strict=True):
+        d = event_digest(n.originator_id, n.originator_version, n.topic, n.state)
+        h = link(h, d)
+        assert (row.digest, row.hash) == (d, h), f"event {n.id}"
+        assert previous_at is None or row.recorded_at >= previous_at
+        previous_at = row.recorded_at
+
+
+def test_every_save_extends_the_chain_with_the_clock_time(ledger, clock) -> None:  # type: ignore[no-untyped-def]
+    before = len(chain_of(ledger))  # the bootstrap token
+    street = ledger.create_unit("青禾街道", "street", None)
+    v = ledger.register_volunteer("居民", street.id)
+    clock.advance(hours=3)
+    ledger.credit("award:1", street.id, v.id, 10)
+    assert_chain_matches_log(ledger)
+    rows = chain_of(ledger)
+    assert len(rows) == before + 3
+    assert rows[0].recorded_at == clock.now() - timedelta(hours=3)
+    assert rows[-1].recorded_at == clock.now()
+
+
+def test_recorded_at_never_goes_back(ledger, clock) -> None:  # type: ignore[no-untyped-def]
+    street = ledger.create_unit("青禾街道", "street", None)
+    clock.advance(hours=-5)
+    ledger.create_unit("杏林社区", "community", street.id)
+    rows = chain_of(ledger)
+    assert rows[-1].recorded_at == rows[-2].recorded_at
+    assert_chain_matches_log(ledger)
+
+
+def test_concurrent_writers_make_one_unbroken_chain(ledger, clock) -> None:  # type: ignore[no-untyped-def]
+    before = len(chain_of(ledger))
+    street = ledger.create_unit("青禾街道", "street", None)
+    volunteers = [ledger.register_volunteer(f"居民{i}", street.id) for i in range(4)]
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(15):
+                ledger.credit(f"award:{k}:{i}", street.id, volunteers[k].id, 1)
+        except BaseException as e:  # noqa: BLE001 - reported by the test thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(chain_of(ledger)) == before + 1 + 4 + 60
+    assert_chain_matches_log(ledger)
