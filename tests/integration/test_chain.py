@@ -72,3 +72,35 @@ def test_concurrent_writers_make_one_unbroken_chain(ledger, clock) -> None:  # t
     assert not errors
     assert len(chain_of(ledger)) == before + 1 + 4 + 60
     assert_chain_matches_log(ledger)
+
+
+def test_a_batch_and_scans_interleaved_are_chained(services, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The batch runner's chunks and the attendance group committer's saves go through the same
+    recorder: every one of their events is chained, in log order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ledger, att = services.ledger, services.attendance
+    street = ledger.create_unit("青禾街道", "street", None)
+    now = clock.now()
+    activity = att.create_activity("社区环境清洁", street.id, starts_at=now, ends_at=now + timedelta(hours=3), points_per_hour=10)
+    scanners = [ledger.register_volunteer(f"扫码{i}", street.id).id for i in range(30)]
+    others = [ledger.register_volunteer(f"志愿者{i}", street.id) for i in range(10)]
+    path = tmp_path / "day.csv"
+    path.write_text("volunteer_id,points,line_key\n" + "".join(f"{others[i % 10].id},2,L{i}\n" for i in range(300)))
+    batches = services.batches
+    batches.chunk_lines = 20
+    sub = batches.submit(batches.spool_file(path), "csv", key="day", title="公益日", unit_id=street.id, scope=None, actor="t")
+
+    def scan(v) -> str:  # type: ignore[no-untyped-def]
+        return att.scan_code(att.code_for(activity.id).code, v).action
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(scan, scanners))  # check in
+        clock.advance(minutes=60)
+        checked_out = pool.map(scan, scanners)  # the group committer pays these beside the batch
+        batch = batches.run(sub.batch.id)
+        assert set(checked_out) == {"check_out"}
+    assert batch.status == "finished" and batch.accepted == 300
+    credited = [n for n in ledger.iter_notifications() if n.topic.endswith("LedgerTransaction.Recorded")]
+    assert len(credited) >= 30 + 300 // 20
+    assert_chain_matches_log(ledger)
