@@ -14,6 +14,7 @@ from api.requestlog import RequestLogMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api.routes import activities, admin, batches, leaderboards, merchants, ops, organizer, pages, scans, volunteer
+from api.routes import chain as chain_routes
 
 DESCRIPTION = """\
 道德银行 — points for community volunteering, on an append-only ledger.
@@ -34,7 +35,7 @@ def create_app(services: Services) -> FastAPI:
     # Prefixes live on the routers themselves, so a matched route's ``path`` is the full
     # template (the metrics label).
     # The busiest route first: routes are matched in order.
-    for router in (scans.router, admin.router, organizer.router, volunteer.router, merchants.router, leaderboards.router, activities.router, ops.router, batches.router, pages.router):
+    for router in (scans.router, admin.router, organizer.router, volunteer.router, merchants.router, leaderboards.router, activities.router, ops.router, batches.router, chain_routes.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 

@@ -73,3 +73,90 @@ def recorded_at_list(value: Any, count: int) -> list[datetime | None]:
     if isinstance(value, (list, tuple)):
         return list(value) if value else [None]
     return [value]
+
+
+MAX_ROOT_DAYS = 366
+
+
+def daily_roots(recorder: Any, first: date, last: date, zone: ZoneInfo) -> list[DailyRoot]:
+    """The root of each day from ``first`` to ``last`` (inclusive). Raises ValueError for an
+    empty or too long range."""
+    if last < first:
+        raise ValueError("the range ends before it starts")
+    if (last - first).days + 1 > MAX_ROOT_DAYS:
+        raise ValueError(f"at most {MAX_ROOT_DAYS} days at once")
+    out: list[DailyRoot] = []
+    day = first
+    while day <= last:
+        start, end = day_bounds(day, zone)
+        head = recorder.select_chain_before(end)
+        out.append(
+            DailyRoot(
+                day=day,
+                root=head.hash if head else GENESIS,
+                last_notification_id=head.notification_id if head else None,
+                events=recorder.count_chain_between(start, end),
+            )
+        )
+        day += timedelta(days=1)
+    return out
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What one needs to check that an event is in a day's root: fold the event's digest onto
+    ``previous``, then each of ``following``; the result is ``root``."""
+
+    notification_id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    state: bytes
+    recorded_at: datetime
+    day: date
+    previous: bytes
+    following: list[bytes]
+    root: bytes
+    last_notification_id: int
+
+    def check(self) -> bool:
+        h = link(self.previous, event_digest(self.originator_id, self.originator_version, self.topic, self.state))
+        return fold(h, self.following) == self.root
+
+
+def prove(recorder: Any, originator_id: UUID, originator_version: int, zone: ZoneInfo, *, page: int = 10_000) -> Proof | None:
+    """The proof that an event is in the root of the day it was recorded (the day's root so far,
+    when the day is not over). None when the event is not recorded (or not chained yet)."""
+    nid = recorder.select_notification_id_of(originator_id, originator_version)
+    if nid is None:
+        return None
+    rows = recorder.select_chain(nid - 1, 1, stop=nid)
+    if not rows:
+        return None
+    row = rows[0]
+    previous = recorder.select_chain_before_id(nid)
+    day = day_of(row.recorded_at, zone)
+    _, end = day_bounds(day, zone)
+    head = recorder.select_chain_before(end)
+    following: list[bytes] = []
+    after = nid
+    while after < head.notification_id:
+        rows = recorder.select_chain(after, page, stop=head.notification_id)
+        if not rows:
+            break
+        following += [r.digest for r in rows]
+        after = rows[-1].notification_id
+    stored = recorder.select_events(originator_id, gt=originator_version - 1, lte=originator_version)
+    return Proof(
+        notification_id=nid,
+        originator_id=originator_id,
+        originator_version=originator_version,
+        topic=stored[0].topic,
+        state=stored[0].state,
+        recorded_at=row.recorded_at,
+        day=day,
+        previous=previous.hash if previous else GENESIS,
+        following=following,
+        root=head.hash,
+        last_notification_id=head.notification_id,
+    )

@@ -159,6 +159,16 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             r = c.fetchone()
             return ChainRow(r[0], _from_sqlite_time(r[1]), bytes(r[2]), bytes(r[3])) if r else None
 
+    def select_chain_before_id(self, notification_id: int) -> ChainRow | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT notification_id, recorded_at, digest, hash FROM {CHAIN_TABLE} WHERE notification_id < ? "
+                "ORDER BY notification_id DESC LIMIT 1",
+                (notification_id,),
+            )
+            r = c.fetchone()
+            return ChainRow(r[0], _from_sqlite_time(r[1]), bytes(r[2]), bytes(r[3])) if r else None
+
     def count_chain_between(self, start: datetime, end: datetime) -> int:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
@@ -212,6 +222,18 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         )
         return [StoredEvent(UUID(r["originator_id"]), r["originator_version"], r["topic"], r["state"]) for r in rows]
 
+    def select_last_uuids(self, originator_ids: Sequence[UUID], topics: Sequence[str], attribute: str) -> dict[UUID, str]:
+        """Per aggregate, a UUID attribute (as hex) of its last event among ``topics``, read
+        from the stored JSON by the database. Only for a store that neither compresses nor
+        encrypts."""
+        rows = self._select_in(
+            f"SELECT originator_id, topic, json_extract(CAST(state AS TEXT), '$.{attribute}._data_') AS value "
+            f"FROM {self.events_table_name} WHERE originator_id IN ({{}}) ORDER BY originator_id, originator_version",
+            [i.hex for i in originator_ids],
+        )
+        wanted = set(topics)
+        return {UUID(r["originator_id"]): r["value"] for r in rows if r["topic"] in wanted}
+
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
@@ -262,6 +284,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self.select_events_of_statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {0} "
             "WHERE originator_id = ANY(string_to_array(%s, ',')::uuid[]) ORDER BY originator_id, originator_version"
+        ).format(events)
+        self.select_last_uuids_statement = SQL(
+            "SELECT DISTINCT ON (originator_id) originator_id, convert_from(state, 'UTF8')::json #>> %s::text[] AS value "
+            "FROM {0} WHERE originator_id = ANY(string_to_array(%s, ',')::uuid[]) AND topic = ANY(%s::text[]) "
+            "ORDER BY originator_id, originator_version DESC"
         ).format(events)
 
         self._init_chain(events)
@@ -322,6 +349,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         )
         self.select_chain_before_statement = columns + SQL(
             "WHERE recorded_at < %s ORDER BY recorded_at DESC, notification_id DESC LIMIT 1"
+        )
+        self.select_chain_before_id_statement = columns + SQL(
+            "WHERE notification_id < %s ORDER BY notification_id DESC LIMIT 1"
         )
         self.count_chain_between_statement = SQL(
             "SELECT COUNT(*) AS n FROM {0} WHERE recorded_at >= %s AND recorded_at < %s"
@@ -384,6 +414,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             r = c.fetchone()
             return self._chain_row(r) if r else None
 
+    def select_chain_before_id(self, notification_id: int) -> ChainRow | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.select_chain_before_id_statement, (notification_id,))
+            r = c.fetchone()
+            return self._chain_row(r) if r else None
+
     def count_chain_between(self, start: datetime, end: datetime) -> int:
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.count_chain_between_statement, (start, end))
@@ -423,3 +459,14 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
                 for r in c.fetchall()
             ]
+
+    def select_last_uuids(self, originator_ids: Sequence[UUID], topics: Sequence[str], attribute: str) -> dict[UUID, str]:
+        """Per aggregate, a UUID attribute (as hex) of its last event among ``topics``, read
+        from the stored JSON by the database (thousands of ids, one query, no JSON in Python).
+        Only for a store that neither compresses nor encrypts."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self.select_last_uuids_statement,
+                ([attribute, "_data_"], ",".join(str(i) for i in originator_ids), list(topics)),
+            )
+            return {r["originator_id"]: r["value"] for r in c.fetchall()}

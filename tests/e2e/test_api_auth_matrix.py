@@ -179,6 +179,8 @@ CASES = [
     *BATCH_CASES,
     *ACTIVITY_CASES,
     *ALLIANCE_CASES,
+    Case("daily roots", "GET", fixed("/v1/ledger/roots"), PUBLIC),
+    Case("entry proof", "GET", lambda w: (f"/v1/me/entries/{w.credit()}/proof", None), (*UNAUTH, 403, 403, 403, OK, 404, 403)),
     Case("healthz", "GET", fixed("/healthz"), PUBLIC),
     Case("readyz", "GET", fixed("/readyz"), PUBLIC),
     Case("metrics", "GET", fixed("/metrics"), PUBLIC),

@@ -58,12 +58,14 @@ CONTRACT = {
     ("post", "/v1/redemptions"),
     ("get", "/v1/redemptions/{redemption_id}"),
     ("post", "/v1/redemptions/{redemption_id}/reversal"),
+    ("get", "/v1/ledger/roots"),
+    ("get", "/v1/me/entries/{transaction_id}/proof"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
 }
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/leaderboards", "/v1/merchants", "/v1/merchants/{merchant_id}",
-          "/v1/merchants/{merchant_id}/offers"}
+          "/v1/merchants/{merchant_id}/offers", "/v1/ledger/roots"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
