@@ -8,7 +8,11 @@ The first line is a header::
 then one line per stored event, in log order::
 
     {"id": 17, "originator_id": "…", "originator_version": 1, "topic": "ledger.domain:…",
-     "state": {…}}
+     "state": {…}, "recorded_at": "…", "digest": "…", "hash": "…"}
+
+``digest``, ``hash`` and ``recorded_at`` are the event's hash chain values (``ledger.chain``);
+the header's ``chain_head`` is the hash of the last event. ``moralbank verify --file`` checks an
+export with no database (``ops.verify_file``). Version 1 files (no chain) still import.
 
 ``state`` is the stored state decoded as JSON when re-encoding it the way eventsourcing's JSON
 transcoder does gives back exactly the stored bytes; otherwise (compressed, encrypted, or any
@@ -19,7 +23,9 @@ inserts the stored events in order, in chunks, each chunk with the balance delta
 transactions so that the write side's guard table (volunteer balances) is rebuilt in the same
 transactions; then the projections catch up. Notification ids are given by the target store: they
 equal the exported ids unless the source log had gaps (PostgreSQL sequences skip ids of rolled-back
-inserts), in which case the order is kept and the ids are renumbered densely.
+inserts), in which case the order is kept and the ids are renumbered densely. The chain does
+not depend on the ids: an import checks the file's chain first, records each event with its
+exported time, and checks that the store's chain comes out identical.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
@@ -43,12 +50,14 @@ from ledger import rules
 from ledger.accounts import Posting
 from ledger.application import Ledger
 from ledger.batches import BATCH
+from ledger.chain import GENESIS, event_digest, link
 from ledger.persistence import BalanceGuardViolation, LineKeyConflict
 from ops.projecting import catch_up
 from ops.verify import RECORDED
 
 FORMAT = "moralbank-export"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)
 
 
 class TransferError(Exception):
@@ -115,6 +124,8 @@ def export_log(ledger: Ledger, out: TextIO, *, page: int = 1000) -> ExportResult
     started = time.perf_counter()
     upto = ledger.max_notification_id()
     count = _count_events(ledger, upto) if upto else 0
+    recorder: Any = ledger.recorder
+    head = recorder.select_chain_before_id(upto + 1) if upto else None
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -122,21 +133,29 @@ def export_log(ledger: Ledger, out: TextIO, *, page: int = 1000) -> ExportResult
         "exported_at": ledger.clock.now().isoformat(),
         "events": count,
         "log_end": upto,
+        "chain_head": (head.hash if head else GENESIS).hex(),
     }
     out.write(json.dumps(header, ensure_ascii=False) + "\n")
     written = 0
     after = 0
     while after < upto:
-        batch = ledger.recorder.select_notifications(after, page, stop=upto, inclusive_of_start=False)
+        batch = recorder.select_notifications(after, page, stop=upto, inclusive_of_start=False)
         if not batch:
             break
+        chain = {r.notification_id: r for r in recorder.select_chain(after, page, stop=batch[-1].id)}
         for n in batch:
+            row = chain.get(n.id)
+            if row is None:
+                raise TransferError(f"event {n.id} has no chain row; is the store's chain incomplete?")
             line = {
                 "id": n.id,
                 "originator_id": str(n.originator_id),
                 "originator_version": n.originator_version,
                 "topic": n.topic,
                 **encode_state(n.state),
+                "recorded_at": row.recorded_at.isoformat(),
+                "digest": row.digest.hex(),
+                "hash": row.hash.hex(),
             }
             out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
         written += len(batch)
@@ -165,14 +184,21 @@ def _read_header(first: str) -> dict[str, Any]:
         raise BadExportFile(f"the first line is not JSON: {e}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise BadExportFile(f"not a {FORMAT} file")
-    if header.get("version") != VERSION:
-        raise BadExportFile(f"unsupported export version {header.get('version')!r} (this build reads {VERSION})")
+    if header.get("version") not in READABLE:
+        raise BadExportFile(f"unsupported export version {header.get('version')!r} (this build reads {READABLE})")
     if not isinstance(header.get("events"), int):
         raise BadExportFile("the header has no event count")
     return header
 
 
-def _events(lines: Iterable[str], first_line_no: int = 2) -> Iterator[tuple[int, StoredEvent]]:
+@dataclass(frozen=True)
+class ChainValues:
+    recorded_at: datetime
+    digest: bytes
+    hash: bytes
+
+
+def _events(lines: Iterable[str], first_line_no: int = 2) -> Iterator[tuple[int, StoredEvent, ChainValues | None]]:
     last_id = 0
     for line_no, text in enumerate(lines, start=first_line_no):
         if not text.strip():
@@ -186,21 +212,40 @@ def _events(lines: Iterable[str], first_line_no: int = 2) -> Iterator[tuple[int,
                 topic=str(d["topic"]),
                 state=decode_state(d),
             )
+            chain = (
+                ChainValues(datetime.fromisoformat(d["recorded_at"]), bytes.fromhex(d["digest"]), bytes.fromhex(d["hash"]))
+                if "hash" in d
+                else None
+            )
         except (ValueError, KeyError, TypeError) as e:
             raise BadExportFile(f"line {line_no}: not an exported event ({e})") from None
         if event_id <= last_id:
             raise BadExportFile(f"line {line_no}: event id {event_id} is not after {last_id}")
         last_id = event_id
-        yield event_id, stored
+        yield event_id, stored, chain
 
 
 def check_file(path: Path) -> dict[str, Any]:
-    """Read the whole file once; raises BadExportFile. Returns the header."""
+    """Read the whole file once, recomputing its hash chain; raises BadExportFile (``moralbank
+    verify --file`` says which event broke it). Returns the header."""
+    h = GENESIS
+    n = 0
     with path.open(encoding="utf8") as f:
         header = _read_header(f.readline())
-        n = sum(1 for _ in _events(f))
+        for event_id, s, chain in _events(f):
+            n += 1
+            if header["version"] < 2:
+                continue
+            if chain is None:
+                raise BadExportFile(f"event {event_id} has no chain values")
+            d = event_digest(s.originator_id, s.originator_version, s.topic, s.state)
+            h = link(h, d)
+            if (d, h) != (chain.digest, chain.hash):
+                raise BadExportFile(f"the hash chain breaks at event {event_id}; run `moralbank verify --file` for details")
     if n != header["events"]:
         raise BadExportFile(f"the header announces {header['events']} events but the file holds {n} (truncated?)")
+    if header["version"] >= 2 and h.hex() != header.get("chain_head"):
+        raise BadExportFile("the file's last chain hash is not the header's chain_head (events missing at the end?)")
     return header
 
 
@@ -235,10 +280,14 @@ def import_log(services: Services, path: Path, *, chunk_size: int = 1000) -> Imp
 
     result = ImportResult()
 
-    def insert(ids: list[int], chunk: list[StoredEvent]) -> None:
+    recorder: Any = ledger.recorder
+
+    def insert(ids: list[int], chunk: list[StoredEvent], chain: list[ChainValues | None]) -> None:
         deltas, transactions, line_keys = _guard_deltas(ledger, chunk)
+        # Each event keeps the time it was first recorded (version 1 files: now).
+        times = [c.recorded_at if c else ledger.clock.now() for c in chain]
         try:
-            new_ids = ledger.recorder.insert_events(chunk, balance_deltas=deltas, line_keys=line_keys)
+            new_ids = recorder.insert_events(chunk, balance_deltas=deltas, line_keys=line_keys, recorded_at=times)
         except BalanceGuardViolation as e:
             raise TransferError(
                 f"events {ids[0]}..{ids[-1]} would take {', '.join(e.accounts)} below zero; the export is not a valid log"
@@ -251,19 +300,26 @@ def import_log(services: Services, path: Path, *, chunk_size: int = 1000) -> Imp
         result.transactions += transactions
         if new_ids is not None:
             result.renumbered += sum(1 for a, b in zip(ids, new_ids, strict=True) if a != b)
+        last = chain[-1]
+        if last is not None and new_ids:
+            head = recorder.select_chain_before_id(new_ids[-1] + 1)
+            if head is None or head.hash != last.hash:
+                raise TransferError(f"the store's hash chain differs from the export's at event {ids[-1]}")
 
     with path.open(encoding="utf8") as f:
         f.readline()
         ids: list[int] = []
         chunk: list[StoredEvent] = []
-        for event_id, stored in _events(f):
+        chain: list[ChainValues | None] = []
+        for event_id, stored, values in _events(f):
             ids.append(event_id)
             chunk.append(stored)
+            chain.append(values)
             if len(chunk) >= chunk_size:
-                insert(ids, chunk)
-                ids, chunk = [], []
+                insert(ids, chunk, chain)
+                ids, chunk, chain = [], [], []
         if chunk:
-            insert(ids, chunk)
+            insert(ids, chunk, chain)
 
     for follower in services.followers:
         if follower.position():

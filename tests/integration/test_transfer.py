@@ -81,7 +81,7 @@ def test_export_import_round_trip(services, target, clock, tmp_path, store):  # 
     with dump.open("w", encoding="utf8") as f:
         exported = export_log(services.ledger, f)
     header = json.loads(dump.read_text(encoding="utf8").splitlines()[0])
-    assert header["format"] == "moralbank-export" and header["version"] == 1
+    assert header["format"] == "moralbank-export" and header["version"] == 2
     assert header["events"] == exported.events == len(list(services.ledger.iter_notifications()))
     assert all("state" in line for line in event_lines(dump))  # JSON states, readable by anyone
 
@@ -95,6 +95,9 @@ def test_export_import_round_trip(services, target, clock, tmp_path, store):  # 
         export_log(target.ledger, f)
     strip = lambda lines: [{k: v for k, v in line.items() if k != "id"} for line in lines]  # noqa: E731
     assert strip(event_lines(again)) == strip(event_lines(dump))
+    # and the same hash chain (digest, hash and time of every event are in the lines), to the head
+    assert json.loads(again.read_text(encoding="utf8").splitlines()[0])["chain_head"] == header["chain_head"]
+    assert all({"digest", "hash", "recorded_at"} <= set(line) for line in event_lines(again))
     assert result.renumbered == sum(
         1 for a, b in zip(event_lines(dump), event_lines(again), strict=True) if a["id"] != b["id"]
     )
