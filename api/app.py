@@ -9,6 +9,8 @@ from fastapi import FastAPI
 
 from api import problems
 from api.context import Services
+from api import ratelimit
+from api.commands import batch_chunk_logger
 from api.metrics import Metrics, MetricsMiddleware
 from api.requestlog import RequestLogMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -29,6 +31,11 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="moralbank", version="1", description=DESCRIPTION)
     app.state.services = services
     app.state.metrics = Metrics(services)
+    app.state.limits = ratelimit.Limits(services.settings)
+    if services.batches is not None:
+        services.batches.on_chunk = batch_chunk_logger(app.state.metrics)
+    # Innermost first: a 429 is still counted and logged by the two outer ones.
+    app.add_middleware(ratelimit.RateLimitMiddleware, limits=app.state.limits)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestLogMiddleware)
     problems.install(app)
@@ -37,6 +44,7 @@ def create_app(services: Services) -> FastAPI:
     # The busiest route first: routes are matched in order.
     for router in (scans.router, admin.router, organizer.router, volunteer.router, merchants.router, leaderboards.router, activities.router, ops.router, batches.router, chain_routes.router, pages.router):
         app.include_router(router)
+    ratelimit.document(app)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 
     generate = app.openapi

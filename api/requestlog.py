@@ -9,11 +9,14 @@ import logging
 import re
 import time
 import uuid
+from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("moralbank.requests")
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The current request's id, for the command log (route threads inherit the context).
+REQUEST_ID: ContextVar[str | None] = ContextVar("moralbank_request_id", default=None)
 
 
 class RequestLogMiddleware:
@@ -27,6 +30,7 @@ class RequestLogMiddleware:
         given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        REQUEST_ID.set(request_id)
         start = time.perf_counter()
         status = 500
 

@@ -126,6 +126,10 @@ class BatchService:
         self.chunk_lines = chunk_lines
         self.sync_lines = sync_lines  # the API runs batches this small before it answers
         self.throttle = 0.0  # seconds between chunks, to leave the store to other writers
+        # Called after this runner recorded a chunk (batch id, chunk number, credited lines,
+        # credited points, refusal codes): how operations count batch lines without the ledger
+        # importing them.
+        self.on_chunk: Callable[[UUID, int, int, int, list[str]], None] | None = None
         self._members: dict[str, UUID | None] = {}  # a member number names one volunteer for good
         self._lock = threading.Lock()
         self._threads: dict[UUID, threading.Thread] = {}
@@ -375,6 +379,8 @@ class BatchService:
                 if not (batch.done or batch.chunks_done > chunk_no):
                     decision = self._decide(batch, prepared.lines, prepared.refused, in_scope)
                 continue
+            if self.on_chunk is not None:
+                self.on_chunk(batch.id, chunk_no, len(postings), sum(p["amount"] for p in postings), [r.code for r in decision.refused])
             return batch
         raise ConcurrencyExhausted("the batch kept conflicting with other writers; run it again")
 

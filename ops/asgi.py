@@ -45,6 +45,7 @@ def app_factory() -> Any:
                     if threads is not None:
                         threads.stop()
         finally:
+            app.state.metrics.close()
             close_services(services)
 
     app.router.lifespan_context = lifespan

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -159,8 +161,19 @@ def serve(
         f"store: {store_label(settings)}; projections: "
         + ("in this process" if inprocess else "run `moralbank project` beside this server")
     )
-    uvicorn.run("ops.asgi:app_factory", factory=True, host=host, port=port, workers=workers, log_level=log_level,
-                access_log=False)  # the JSON request log (api.requestlog) replaces it
+    # Several workers: prometheus-client's multiprocess mode, in a directory of this run
+    # (a scrape of any worker sums every worker's counters); set before the workers start.
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="moralbank-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("ops.asgi:app_factory", factory=True, host=host, port=port, workers=workers, log_level=log_level,
+                    access_log=False)  # the JSON request log (api.requestlog) replaces it
+    finally:
+        if metrics_dir is not None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def print_urls(host: str, port: int) -> None:

@@ -1,4 +1,4 @@
-"""Logging set-up: warnings as text, and the request log as bare JSON lines on stderr."""
+"""Logging set-up: warnings as text, and the request and command logs as bare JSON lines on stderr."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import sys
 
 def configure() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    requests = logging.getLogger("moralbank.requests")
-    if not requests.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        requests.addHandler(handler)
-    requests.setLevel(logging.INFO)
-    requests.propagate = False
+    # One JSON line per request and per domain command (api.requestlog, api.commands).
+    for name in ("moralbank.requests", "moralbank.commands"):
+        lines = logging.getLogger(name)
+        if not lines.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            lines.addHandler(handler)
+        lines.setLevel(logging.INFO)
+        lines.propagate = False

@@ -31,6 +31,18 @@ class Settings(BaseSettings):
     # group-committed (many per transaction) unless turned off.
     scan_grace_seconds: float = 60.0
     scan_batching: bool = True
+    # Abuse limits (api.ratelimit), in-process token buckets per worker: per access token on
+    # scans, pay codes and redemptions; failed attempts (bad tokens by IP, forged / expired /
+    # used codes by token). MORALBANK_RATE_LIMITS=false turns them all off (benches do).
+    rate_limits: bool = True
+    rate_scans_per_minute: float = 60
+    rate_scans_burst: int = 30
+    rate_pay_codes_per_minute: float = 30
+    rate_pay_codes_burst: int = 20
+    rate_redemptions_per_minute: float = 300
+    rate_redemptions_burst: int = 100
+    rate_failures_per_minute: float = 30
+    rate_failures_burst: int = 30
 
     @field_validator("timezone")
     @classmethod

@@ -20,6 +20,7 @@ from projections.db import Database
 from api import activity_models as m
 from api.auth import ADMIN
 from api.deps import AccessDep, DbDep, ServicesDep, StaffPrincipal, ZoneDep
+from api.commands import command
 from api.problems import responses
 from api.views import from_row_time, zoned
 
@@ -212,7 +213,10 @@ def decide(
     if ids is None:
         with db.read() as tx:
             ids = [UUID(r["volunteer_id"]) for r in reads.attendances(tx, str(activity.id), status=act.PENDING)]
-    records = att.decide(activity.id, ids, body.decision == "approve", by=principal.actor()) if ids else []
+    with command("approval", activity_id=activity.id, decision=body.decision) as c:
+        records = att.decide(activity.id, ids, body.decision == "approve", by=principal.actor()) if ids else []
+        c.done("approved" if body.decision == "approve" else "rejected", attendances=len(records))
+        c.credited("approval", sum(r.points for r in records if r.status == act.CREDITED))
     return m.AttendanceList(items=[attendance_view(r, zone) for r in records])
 
 
@@ -227,7 +231,11 @@ def settle(
 ) -> m.AttendanceList:
     with db.read() as tx:
         ids = [UUID(r["volunteer_id"]) for r in reads.attendances(tx, str(activity.id), status=act.IN, limit=100_000)]
-    return m.AttendanceList(items=[attendance_view(r, zone) for r in att.settle(activity.id, ids, by=principal.actor())])
+    with command("settlement", activity_id=activity.id) as c:
+        records = att.settle(activity.id, ids, by=principal.actor())
+        c.done("settled", attendances=len(records))
+        c.credited("settlement", sum(r.points for r in records if r.status == act.CREDITED))
+    return m.AttendanceList(items=[attendance_view(r, zone) for r in records])
 
 
 @router.post(

@@ -25,6 +25,7 @@ from api import idempotency
 from api.auth import Principal
 from api.batch_models import BatchOut, BatchProgress, BatchReversalIn, BatchReversalOut, RefusedLine
 from api.deps import AccessDep, IdempotencyKey, ServicesDep, StaffPrincipal, ZoneDep
+from api.commands import command
 from api.problems import BatchUploadTooLarge, NotReady, UnsupportedBatchType, responses
 
 router = APIRouter(prefix="/v1", tags=["batches"])
@@ -176,21 +177,27 @@ def create_batch(
     response: Response,
     refused_limit: Annotated[int, Query(ge=0, le=100_000, description="refused lines in the reply")] = 1000,
 ) -> BatchOut:
-    submitted = batches.submit(
-        upload.spooled, upload.fmt, key=upload.key, title=upload.title, unit_id=upload.unit_id,
-        scope=_scope(principal), actor=principal.actor(), cap=upload.cap,
-    )
-    batch = submitted.batch
-    if not submitted.created:
-        response.status_code = 200
-        response.headers[idempotency.REPLAYED_HEADER] = "true"
-        if not batch.done:
-            batches.start(batch.id)  # resumes a batch that lost its runner
-    elif batch.lines_total <= batches.sync_lines:
-        batch = batches.run(batch.id)
-        response.status_code = 201
-    else:
-        batches.start(batch.id)
+    with command("batch", unit_id=upload.unit_id) as c:
+        submitted = batches.submit(
+            upload.spooled, upload.fmt, key=upload.key, title=upload.title, unit_id=upload.unit_id,
+            scope=_scope(principal), actor=principal.actor(), cap=upload.cap,
+        )
+        batch = submitted.batch
+        c.fields.update(batch_id=batch.id, lines=batch.lines_total)
+        # Lines and their points are counted by the runner's hook, chunk by chunk, as recorded.
+        if not submitted.created:
+            c.done("replayed")
+            response.status_code = 200
+            response.headers[idempotency.REPLAYED_HEADER] = "true"
+            if not batch.done:
+                batches.start(batch.id)  # resumes a batch that lost its runner
+        elif batch.lines_total <= batches.sync_lines:
+            batch = batches.run(batch.id)
+            c.done("credited", accepted=batch.accepted)
+            response.status_code = 201
+        else:
+            c.done("started")
+            batches.start(batch.id)
     response.headers["Location"] = f"/v1/batches/{batch.id}"
     return batch_out(batch, zone, refused_limit=refused_limit)
 
@@ -249,7 +256,10 @@ def reverse_batch(
     body: Annotated[BatchReversalIn | None, Body()] = None,
 ) -> BatchReversalOut:
     body = body or BatchReversalIn()
-    result = batches.reverse(batch.id, body.lines, memo=body.memo, actor=principal.actor(key))
+    with command("batch_reversal", batch_id=batch.id) as c:
+        result = batches.reverse(batch.id, body.lines, memo=body.memo, actor=principal.actor(key))
+        c.done("reversed", lines=len(result.reversed_lines), refused_lines=len(result.refused))
+        c.reversed("batch", result.points)
     return BatchReversalOut(
         batch=batch_out(result.batch, zone, refused_limit=0),
         reversed=result.reversed_lines,

@@ -38,6 +38,7 @@ from api.deps import (
     encode_cursor,
 )
 from api.activity_models import ScanOut
+from api.commands import command
 from api.problems import Forbidden, responses
 from api.routes.scans import Scan, handles
 
@@ -313,7 +314,9 @@ def withdraw_offer(offer_id: UUID, principal: MerchantOrAdmin, alliance: Allianc
     tags=["volunteer"],
 )
 def pay_code(volunteer: OwnVolunteer, alliance: AllianceDep, zone: ZoneDep, format: Annotated[Format, Query()] = "json") -> Response:
-    issued = alliance.issue_pay_code(volunteer.id)
+    with command("pay_code", volunteer_id=volunteer.id) as c:
+        issued = alliance.issue_pay_code(volunteer.id)
+        c.done("issued")
     return code_response(issued.code, format, issued.expires_at, zone, alliance.clock.now())
 
 
@@ -333,10 +336,13 @@ def redeem(
     response: Response,
 ) -> am.RedemptionOut:
     assert principal.subject_id is not None
-    result = alliance.redeem(
-        principal.subject_id, body.pay_code, points=body.points, offer_id=body.offer_id,
-        actor=principal.actor(key), replay_allowed=key is not None,
-    )
+    with command("redemption", merchant_id=principal.subject_id, offer_id=body.offer_id) as c:
+        result = alliance.redeem(
+            principal.subject_id, body.pay_code, points=body.points, offer_id=body.offer_id,
+            actor=principal.actor(key), replay_allowed=key is not None,
+        )
+        c.done("redeemed", redemption_id=result.redemption.id, volunteer_id=result.redemption.volunteer_id)
+        c.redeemed("redemption", result.redemption.points, replayed=result.replayed)
     if result.replayed:
         response.headers[idempotency.REPLAYED_HEADER] = "true"
     return redemption_out(result.redemption, alliance.volunteer_name(result.redemption.volunteer_id), zone)
@@ -377,11 +383,14 @@ def pay_merchant(
     zone: ZoneDep,
     response: Response,
 ) -> am.RedemptionOut:
-    merchant = alliance.read_merchant_code(body.merchant_code)
-    result = alliance.pay(
-        volunteer.id, merchant.id, idempotency.ledger_key(principal, key), points=body.points, offer_id=body.offer_id,
-        actor=principal.actor(key),
-    )
+    with command("payment", volunteer_id=volunteer.id, offer_id=body.offer_id) as c:
+        merchant = alliance.read_merchant_code(body.merchant_code)
+        result = alliance.pay(
+            volunteer.id, merchant.id, idempotency.ledger_key(principal, key), points=body.points, offer_id=body.offer_id,
+            actor=principal.actor(key),
+        )
+        c.done("paid", merchant_id=merchant.id, redemption_id=result.redemption.id)
+        c.redeemed("payment", result.redemption.points, replayed=result.replayed)
     if result.replayed:
         response.headers[idempotency.REPLAYED_HEADER] = "true"
     return redemption_out(result.redemption, volunteer.name, zone)
@@ -429,10 +438,13 @@ def reverse_redemption(
     zone: ZoneDep,
     response: Response,
 ) -> am.RedemptionOut:
-    result = alliance.reverse(
-        redemption_id, reason=body.reason, actor=principal.actor(key),
-        merchant_id=principal.subject_id if principal.role == MERCHANT else None, replay_allowed=key is not None,
-    )
+    with command("redemption_reversal", redemption_id=redemption_id) as c:
+        result = alliance.reverse(
+            redemption_id, reason=body.reason, actor=principal.actor(key),
+            merchant_id=principal.subject_id if principal.role == MERCHANT else None, replay_allowed=key is not None,
+        )
+        c.done("reversed")
+        c.reversed("redemption", result.redemption.points, replayed=result.replayed)
     if result.replayed:
         response.headers[idempotency.REPLAYED_HEADER] = "true"
     return redemption_out(result.redemption, alliance.volunteer_name(result.redemption.volunteer_id), zone)

@@ -22,6 +22,7 @@ from api.deps import (
     VisibleVolunteer,
     ZoneDep,
 )
+from api.commands import command
 from api.problems import responses
 from api.routes.common import account_of, entries_of
 
@@ -39,10 +40,12 @@ def register_volunteer(
     body: models.VolunteerIn, principal: StaffPrincipal, access: AccessDep, ledger: LedgerDep, zone: ZoneDep
 ) -> models.RegisteredVolunteerOut:
     access.unit(body.unit_id)
-    volunteer = ledger.register_volunteer(
-        body.name, body.unit_id, phone_last4=body.phone_last4, member_no=body.member_no
-    )
-    issued = ledger.issue_token("volunteer", volunteer.name, subject_id=volunteer.id)
+    with command("register_volunteer", unit_id=body.unit_id, phone_last4=body.phone_last4, member_no=body.member_no) as c:
+        volunteer = ledger.register_volunteer(
+            body.name, body.unit_id, phone_last4=body.phone_last4, member_no=body.member_no
+        )
+        issued = ledger.issue_token("volunteer", volunteer.name, subject_id=volunteer.id)
+        c.done("registered", volunteer_id=volunteer.id)
     return models.RegisteredVolunteerOut(volunteer=views.volunteer(volunteer, zone), token=views.issued(issued, zone))
 
 
@@ -97,19 +100,22 @@ def credit(
 ) -> models.TransactionOut:
     access.unit(body.unit_id)
     access.volunteer(body.volunteer_id)
-    try:
-        result = ledger.credit(
-            idempotency.ledger_key(principal, key),
-            body.unit_id,
-            body.volunteer_id,
-            body.points,
-            minutes=body.minutes,
-            memo=body.memo,
-            actor=principal.actor(key),
-            fingerprint=rules.fingerprint(["credit", body.model_dump(mode="json")]),
-        )
-    except IdempotencyConflict:
-        raise idempotency.conflict(key) from None
+    with command("credit", unit_id=body.unit_id, volunteer_id=body.volunteer_id) as c:
+        try:
+            result = ledger.credit(
+                idempotency.ledger_key(principal, key),
+                body.unit_id,
+                body.volunteer_id,
+                body.points,
+                minutes=body.minutes,
+                memo=body.memo,
+                actor=principal.actor(key),
+                fingerprint=rules.fingerprint(["credit", body.model_dump(mode="json")]),
+            )
+        except IdempotencyConflict:
+            raise idempotency.conflict(key) from None
+        c.done("credited", transaction_id=result.transaction.id)
+        c.credited("credit", sum(p.amount for p in result.transaction.postings), replayed=result.replayed)
     if result.replayed:
         response.headers[idempotency.REPLAYED_HEADER] = "true"
     return views.transaction(result.transaction, zone)
@@ -145,12 +151,15 @@ def reverse(
     body: Annotated[models.ReversalIn | None, Body()] = None,
 ) -> models.TransactionOut:
     memo = body.memo if body is not None else ""
-    result = ledger.reverse(
-        original.id,
-        memo=memo,
-        actor=principal.actor(key),
-        request_key=idempotency.ledger_key(principal, key) if key is not None else None,
-    )
+    with command("reversal", transaction_id=original.id, kind=original.kind) as c:
+        result = ledger.reverse(
+            original.id,
+            memo=memo,
+            actor=principal.actor(key),
+            request_key=idempotency.ledger_key(principal, key) if key is not None else None,
+        )
+        c.done("reversed", reversal_id=result.transaction.id)
+        c.reversed("transaction", sum(p.amount for p in result.transaction.postings), replayed=result.replayed)
     if result.replayed:
         response.headers[idempotency.REPLAYED_HEADER] = "true"
     return views.transaction(result.transaction, zone)

@@ -23,6 +23,7 @@ from api import auth, idempotency
 from api.auth import VOLUNTEER, Principal
 from api.context import Services
 from api.deps import bearer
+from api.commands import Command, command
 from api.problems import Forbidden, responses
 from api.routes.activities import attendance_view
 
@@ -75,18 +76,38 @@ def scan(
     # The busiest route: authentication is done here, in the route's one worker thread,
     # rather than by a chain of sync dependencies (each would be a thread hop).
     services: Services = request.app.state.services
-    principal = auth.require_role(auth.authenticate(services.ledger, credentials.credentials if credentials else None), [VOLUNTEER])
-    if principal.subject_id is None:
-        raise Forbidden("this volunteer token names no volunteer")
-    key = idempotency.idempotency_key(key)
-    kind, fields = codes.read(signing_key(services), body.code)
-    handler = HANDLERS.get(kind)
-    if handler is None:
-        raise codes.CodeInvalid("this code cannot be scanned here")
-    out = handler(Scan(services, principal, principal.subject_id, kind, fields, body, services.settings.zone, key))
+    with command("scan") as c:
+        principal = auth.require_role(auth.authenticate(services.ledger, credentials.credentials if credentials else None), [VOLUNTEER])
+        if principal.subject_id is None:
+            raise Forbidden("this volunteer token names no volunteer")
+        key = idempotency.idempotency_key(key)
+        kind, fields = codes.read(signing_key(services), body.code)
+        c.fields.update(kind=KIND_NAMES.get(kind, "unknown"), volunteer_id=principal.subject_id)
+        handler = HANDLERS.get(kind)
+        if handler is None:
+            raise codes.CodeInvalid("this code cannot be scanned here")
+        out = handler(Scan(services, principal, principal.subject_id, kind, fields, body, services.settings.zone, key))
+        record_scan(c, out)
     # Serialised here: returning the model would make FastAPI validate it again in a
     # second trip through the thread pool.
     return Response(out.model_dump_json(), media_type="application/json")  # type: ignore[return-value]
+
+
+KIND_NAMES = {codes.ACTIVITY: "activity", codes.MERCHANT: "merchant", codes.PAY: "pay"}
+OUTCOMES = {"check_in": "checked_in", "check_out": "checked_out"}
+
+
+def record_scan(c: Command, out: m.ScanOut) -> None:
+    """The scan's outcome for the command log and ``moralbank_scans``; points a check-out
+    credited at once (not those waiting for approval, nor a replay's)."""
+    if out.replayed:
+        c.done("replayed")
+        return
+    c.done(OUTCOMES.get(out.action, out.action))
+    if out.activity is not None:
+        c.fields["activity_id"] = out.activity.id
+    if out.attendance is not None and out.action == "check_out" and out.attendance.status == "credited":
+        c.credited("scan", out.attendance.points)
 
 
 @handles(codes.ACTIVITY)

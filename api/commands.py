@@ -1,0 +1,152 @@
+"""One JSON line per domain command (credit, reversal, scan, redemption, batch, …) with the
+request id, and the domain counters of ``api.metrics``, both at the api/service boundary:
+the ledger knows nothing of either.
+
+A route wraps its command::
+
+    with command("credit", unit_id=...) as c:
+        result = ledger.credit(...)
+        c.credited("credit", points, replayed=result.replayed)
+
+A refusal (a ledger error or an API problem) is logged and counted as ``refused:<code>``
+and re-raised; points count only when the command recorded them (a replay of an idempotent
+request moved nothing, so it is logged as ``replayed`` and not counted). Lines never carry a
+token, a code or a full phone number: fields named like secrets are dropped, and digit runs
+long enough to be a phone number are masked to their last four digits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from ledger.errors import LedgerError
+
+from api import ratelimit
+from api.metrics import CURRENT as CURRENT_METRICS
+from api.metrics import Metrics
+from api.problems import Problem, ledger_mapping
+from api.requestlog import REQUEST_ID
+
+log = logging.getLogger("moralbank.commands")
+
+SECRET_FIELDS = frozenset({"token", "secret", "code", "pay_code", "merchant_code", "authorization", "password"})
+_PHONE = re.compile(r"\+?\d[\d -]{5,}\d")
+
+
+def mask_phone(text: str) -> str:
+    """``13812345678`` -> ``*******5678``: a run of 7+ digits keeps only its last four."""
+
+    def mask(m: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", m.group(0))
+        return m.group(0) if len(digits) < 7 else "*" * (len(digits) - 4) + digits[-4:]
+
+    return _PHONE.sub(mask, text)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, str):
+        return mask_phone(value)
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def refusal_code(exc: BaseException) -> str | None:
+    if isinstance(exc, Problem):
+        return exc.code
+    if isinstance(exc, LedgerError):
+        try:
+            return ledger_mapping(exc)[1]
+        except LookupError:
+            return None
+    return None
+
+
+class Command:
+    def __init__(self, name: str, fields: dict[str, Any], metrics: Metrics | None) -> None:
+        self.name = name
+        self.fields = fields
+        self.metrics = metrics
+        self.outcome = "done"
+        self._counts: list[tuple[Any, str, int]] = []
+
+    def done(self, outcome: str, **fields: Any) -> None:
+        self.outcome = outcome
+        self.fields.update(fields)
+
+    def _points(self, counter_name: str, label: str, points: int, replayed: bool) -> None:
+        if replayed:
+            self.outcome = "replayed"
+            return
+        self.fields["points"] = self.fields.get("points", 0) + points
+        if self.metrics is not None and points:
+            self._counts.append((getattr(self.metrics, counter_name), label, points))
+
+    def credited(self, via: str, points: int, *, replayed: bool = False) -> None:
+        self._points("points_credited", via, points, replayed)
+
+    def redeemed(self, via: str, points: int, *, replayed: bool = False) -> None:
+        self._points("points_redeemed", via, points, replayed)
+
+    def reversed(self, what: str, points: int, *, replayed: bool = False) -> None:
+        self._points("points_reversed", what, points, replayed)
+
+    def finish(self, seconds: float) -> None:
+        for counter, label, points in self._counts:
+            counter.labels(label).inc(points)
+        if self.metrics is not None:
+            self.metrics.commands.labels(self.name, self.outcome.split(":")[0]).inc()
+            if self.name == "scan":
+                self.metrics.scans.labels(str(self.fields.get("kind", "unknown")), self.outcome).inc()
+        if log.isEnabledFor(logging.INFO):
+            line = {
+                "event": "command", "command": self.name, "outcome": self.outcome,
+                "request_id": REQUEST_ID.get(), "ms": round(seconds * 1000, 2),
+            }
+            for key, value in self.fields.items():
+                if key.lower() not in SECRET_FIELDS:
+                    line.setdefault(key, _clean(value))
+            log.info(json.dumps(line, separators=(",", ":"), default=str))
+
+
+@contextmanager
+def command(name: str, **fields: Any) -> Iterator[Command]:
+    c = Command(name, fields, CURRENT_METRICS.get())
+    start = time.perf_counter()
+    try:
+        yield c
+    except (LedgerError, Problem) as e:
+        code = refusal_code(e) or type(e).__name__
+        c.outcome = f"refused:{code}"
+        c._counts.clear()  # noqa: SLF001  (nothing was recorded)
+        ratelimit.failed_attempt(code)
+        c.finish(time.perf_counter() - start)
+        raise
+    c.finish(time.perf_counter() - start)
+
+
+def batch_chunk_logger(metrics: Metrics) -> Any:
+    """The batch runner's hook (``BatchService.on_chunk``): count and log each chunk it records."""
+
+    def on_chunk(batch_id: UUID, chunk_no: int, credited_lines: int, credited_points: int, refused_codes: list[str]) -> None:
+        metrics.batch_chunk(credited_lines, credited_points, refused_codes)
+        if log.isEnabledFor(logging.INFO):
+            refused: dict[str, int] = {}
+            for code in refused_codes:
+                refused[code] = refused.get(code, 0) + 1
+            log.info(json.dumps({
+                "event": "command", "command": "batch_chunk", "outcome": "recorded", "request_id": REQUEST_ID.get(),
+                "batch_id": str(batch_id), "chunk": chunk_no, "credited_lines": credited_lines,
+                "points": credited_points, "refused": refused,
+            }, separators=(",", ":")))
+
+    return on_chunk
