@@ -374,10 +374,17 @@ def volunteers_list(
 def verify(
     catch_up_first: Annotated[bool, typer.Option("--catch-up/--no-catch-up", help="Catch the projections up first.")] = True,
     max_shown: Annotated[int, typer.Option(help="Violations to print at most.")] = 50,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", exists=True, dir_okay=False, help="Check an export instead of the store (no database needed)."),
+    ] = None,
 ) -> None:
-    """Replay the whole log and check the ledger's invariants; exit 1 on any violation."""
+    """Replay the whole log and check the ledger's invariants and its hash chain; exit 1 on any violation."""
     from ops.verify import verify as run_verify
 
+    if file is not None:
+        _verify_file(file, max_shown)
+        return
     with services_for() as svc:
         report = run_verify(svc, catch_up_first=catch_up_first)
     summary = Table("what", "count", title="moralbank verify")
@@ -402,6 +409,39 @@ def verify(
         out.print("[green]OK[/]: invariants 1 to 5 hold.")
         return
     counts = ", ".join(f"invariant {k}: {n}" for k, n in sorted(report.by_invariant().items()))
+    out.print(f"[bold red]{len(report.violations)} violation(s)[/] ({counts})", highlight=False)
+    for v in report.violations[:max_shown]:
+        out.print(str(v), highlight=False, markup=False)
+    if len(report.violations) > max_shown:
+        out.print(f"… and {len(report.violations) - max_shown} more", highlight=False)
+    raise typer.Exit(1)
+
+
+def _verify_file(file: Path, max_shown: int) -> None:
+    from ops.verify_file import verify_file
+
+    report = verify_file(file)
+    summary = Table("what", "count", title=f"moralbank verify --file {file.name}")
+    for label, value in [
+        ("events", report.events),
+        ("transactions", report.transactions),
+        ("reversals", report.reversals),
+        ("accounts", report.accounts),
+        ("volunteer accounts", report.volunteer_accounts),
+        ("points held by volunteers", report.points_held),
+        ("points issued (net)", report.points_issued),
+        ("points redeemed (net)", report.points_redeemed),
+        ("chain head", report.chain_head),
+        ("seconds", f"{report.seconds:.2f}"),
+    ]:
+        summary.add_row(label, str(value))
+    out.print(summary)
+    if report.first_break is not None:
+        out.print(f"[bold red]the hash chain breaks[/] at the first damaged event — {report.first_break}", highlight=False)
+    if report.ok:
+        out.print("[green]OK[/]: the hash chain is whole; invariants 1 to 4 hold. Compare the chain head with a published root.")
+        return
+    counts = ", ".join(f"{'chain' if k == 0 else f'invariant {k}'}: {n}" for k, n in sorted(report.by_invariant().items()))
     out.print(f"[bold red]{len(report.violations)} violation(s)[/] ({counts})", highlight=False)
     for v in report.violations[:max_shown]:
         out.print(str(v), highlight=False, markup=False)

@@ -112,3 +112,23 @@ def test_a_consistent_rewrite_is_caught_by_the_replay(export, tmp_path) -> None:
     assert report.first_break is None
     assert 1 in report.by_invariant()  # the volunteer went below zero
     assert report.chain_head != json.loads(export[0])["chain_head"]  # and the published root no longer matches
+
+
+def test_cli_verify_file_needs_no_database(export, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from ops.cli import app
+
+    # No store anywhere: a URL that cannot be opened would fail the command if it tried.
+    monkeypatch.setenv("MORALBANK_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("COLUMNS", "240")
+    good = write(tmp_path, export)
+    result = CliRunner().invoke(app, ["verify", "--file", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.stdout and json.loads(export[0])["chain_head"] in result.stdout
+    p = position_of_transaction(export, 2)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join([*export[:p], *export[p + 1 :]]) + "\n", encoding="utf8")
+    result = CliRunner().invoke(app, ["verify", "--file", str(bad)])
+    assert result.exit_code == 1, result.output
+    assert f"removed: event #{p} (line {p + 1}, id {json.loads(export[p + 1])['id']}" in result.stdout
