@@ -33,6 +33,7 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.chain import CHAIN_TABLE, GENESIS, ChainRow, event_digest, link, recorded_at_list
@@ -158,6 +159,18 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
             r = c.fetchone()
             return ChainRow(r[0], _from_sqlite_time(r[1]), bytes(r[2]), bytes(r[3])) if r else None
+
+    def select_chained_events(self, after: int, stop: int, limit: int) -> list[tuple[int, str, str, int, bytes, Any, Any]]:
+        """Raw rows ``(id, topic, originator id text, version, state, digest, hash)`` in log order
+        (digest and hash None for an event with no chain row): one query per page, no objects."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT e.rowid, e.topic, e.originator_id, e.originator_version, e.state, c.digest, c.hash "
+                f"FROM {self.events_table_name} e LEFT JOIN {CHAIN_TABLE} c ON c.notification_id = e.rowid "
+                "WHERE e.rowid > ? AND e.rowid <= ? ORDER BY e.rowid LIMIT ?",
+                (after, stop, limit),
+            )
+            return [tuple(r) for r in c.fetchall()]  # type: ignore[misc]
 
     def select_chain_before_id(self, notification_id: int) -> ChainRow | None:
         with self.datastore.transaction(commit=False) as c:
@@ -285,10 +298,14 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, originator_version, topic, state FROM {0} "
             "WHERE originator_id = ANY(string_to_array(%s, ',')::uuid[]) ORDER BY originator_id, originator_version"
         ).format(events)
+        # Filtered by id only (by topic in Python): the planner then always takes the primary key.
+        # The value is cut out of the JSON text at its key (a key inside a string value would be
+        # escaped, so it cannot match): parsing thousands of states costs far more, on either side.
         self.select_last_uuids_statement = SQL(
-            "SELECT DISTINCT ON (originator_id) originator_id, convert_from(state, 'UTF8')::json #>> %s::text[] AS value "
-            "FROM {0} WHERE originator_id = ANY(string_to_array(%s, ',')::uuid[]) AND topic = ANY(%s::text[]) "
-            "ORDER BY originator_id, originator_version DESC"
+            "SELECT originator_id, topic, CASE WHEN p > 0 THEN convert_from(substr(state, p + %s, 32), 'UTF8') END "
+            "AS value FROM (SELECT originator_id, originator_version, topic, state, position(%s::bytea in state) AS p "
+            "FROM {0} WHERE originator_id = ANY(string_to_array(%s, ',')::uuid[])) AS s "
+            "ORDER BY originator_id, originator_version"
         ).format(events)
 
         self._init_chain(events)
@@ -350,6 +367,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self.select_chain_before_statement = columns + SQL(
             "WHERE recorded_at < %s ORDER BY recorded_at DESC, notification_id DESC LIMIT 1"
         )
+        self.select_chained_events_statement = SQL(
+            "SELECT e.notification_id, e.topic, e.originator_id::text, e.originator_version, e.state, c.digest, c.hash "
+            "FROM {0} e LEFT JOIN {1} c ON c.notification_id = e.notification_id "
+            "WHERE e.notification_id > %s AND e.notification_id <= %s ORDER BY e.notification_id LIMIT %s"
+        ).format(events, chain)
         self.select_chain_before_id_statement = columns + SQL(
             "WHERE notification_id < %s ORDER BY notification_id DESC LIMIT 1"
         )
@@ -414,6 +436,14 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             r = c.fetchone()
             return self._chain_row(r) if r else None
 
+    def select_chained_events(self, after: int, stop: int, limit: int) -> list[tuple[int, str, str, int, bytes, Any, Any]]:
+        """Raw rows ``(id, topic, originator id text, version, state, digest, hash)`` in log order
+        (digest and hash None for an event with no chain row): one query per page, no objects."""
+        with self.datastore.transaction(commit=False) as c:
+            c.row_factory = tuple_row
+            c.execute(self.select_chained_events_statement, (after, stop, limit))
+            return c.fetchall()  # type: ignore[return-value]
+
     def select_chain_before_id(self, notification_id: int) -> ChainRow | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.select_chain_before_id_statement, (notification_id,))
@@ -463,10 +493,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def select_last_uuids(self, originator_ids: Sequence[UUID], topics: Sequence[str], attribute: str) -> dict[UUID, str]:
         """Per aggregate, a UUID attribute (as hex) of its last event among ``topics``, read
         from the stored JSON by the database (thousands of ids, one query, no JSON in Python).
-        Only for a store that neither compresses nor encrypts."""
+        Only for a store that neither compresses nor encrypts; a value that is not 32 hex
+        digits means the state is not in the JSON transcoder's form."""
+        needle = f'"{attribute}":{{"_type_":"uuid_hex","_data_":"'.encode()
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 self.select_last_uuids_statement,
-                ([attribute, "_data_"], ",".join(str(i) for i in originator_ids), list(topics)),
+                (len(needle), needle, ",".join(str(i) for i in originator_ids)),
             )
-            return {r["originator_id"]: r["value"] for r in c.fetchall()}
+            wanted = set(topics)
+            return {r["originator_id"]: r["value"] for r in c.fetchall() if r["topic"] in wanted}

@@ -1,5 +1,7 @@
 """``moralbank verify``: replay the whole event log and check the invariants of DESIGN.md.
 
+0. the hash chain (``ledger.chain``): every event's chain row holds the digest of its content and
+   the hash that chains it onto the event before it; the first event where it breaks is named;
 1. replaying transactions in log order, no volunteer account is ever below zero;
 2. the replayed balances sum to zero; each replayed balance, earned, redeemed, minutes and
    entry count equals the ``balances`` projection row; each volunteer's replayed balance equals
@@ -7,14 +9,15 @@
 3. every transaction id is ``LedgerTransaction.create_id(key)``, no key appears twice, no
    original is reversed twice, and each reversal undoes exactly its original's postings; each
    activity attendance is paid at most once, by its own key's transaction, with the points and
-   minutes it recorded, and no activity holds more seats than its capacity (``ops.verify_attendance``);
+   minutes it recorded, and no activity holds more seats than its capacity;
+4. every pay code was spent at most once and before it expired;
 5. every projection's position is the log's end, and replaying the same events into the same
    projection classes over a scratch in-memory SQLite database gives the same rows.
 
-4. every pay code was spent at most once and before it expired (``ops.verify_alliance``);
-
-One pass over the log, in pages; only transaction and projection events are decoded. Run it on
-a quiet store: events recorded while it runs are outside the replay and reported as a warning.
+One pass over the log, in pages of raw rows read with SQL (event and chain row together); the
+checks of 0 to 4 decode the stored JSON themselves (``ops.replay``), and only the events a
+projection wants are handed to it. Run it on a quiet store: events recorded while it runs are
+outside the replay and reported as a warning.
 """
 
 from __future__ import annotations
@@ -23,25 +26,21 @@ import copy
 import sqlite3
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
 import psycopg
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from api.context import Services
-from ledger import rules
-from ledger.accounts import ISSUING, MERCHANT, Posting, account_kind, is_volunteer
-from ledger.application import REVERSAL
-from ledger.batches import BATCH, BATCH_KINDS, BATCH_REVERSAL
+from ledger.accounts import is_volunteer
+from ledger.chain import GENESIS, event_digest, link
 from ledger.domain import LedgerTransaction
-from ledger.errors import InvalidRequest
 from ops.projecting import catch_up
-from ops.verify_alliance import check_pay_codes
-from ops.verify_attendance import check_attendances
+from ops.replay import Replay
 from projections.base import Follower, Projection, TrackingConflict
 from projections.db import Database
 
@@ -50,6 +49,7 @@ REVERSED = get_topic(LedgerTransaction.Reversed)  # type: ignore[attr-defined]
 _FIELDS = ("balance", "earned", "redeemed", "minutes", "entries")
 _SCRATCH_BATCH = 1000
 _EXAMPLES = 3
+CHAIN = 0  # the hash chain's number in reports, beside invariants 1 to 5
 
 
 @dataclass(frozen=True)
@@ -88,16 +88,6 @@ class VerifyReport:
         self.violations.append(Violation(invariant, message))
 
 
-class _Account:
-    __slots__ = _FIELDS
-
-    def __init__(self) -> None:
-        self.balance = self.earned = self.redeemed = self.minutes = self.entries = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {f: getattr(self, f) for f in _FIELDS}
-
-
 class _Scratch:
     """The same projection classes, fed the same events, over an in-memory SQLite database."""
 
@@ -114,25 +104,39 @@ class _Scratch:
                 for statement in p.schema(postgres=False):
                     tx.execute(statement)
 
-    def wanted(self, topic: str) -> bool:
-        return any(topic in t for t in self.topics)
+        self.wanted: set[str] = set().union(*self.topics) if self.topics else set()
+        self.raw = [bool(getattr(p, "reads_raw", False)) for p in self.projections]
 
-    def feed(self, notification_id: int, topic: str, event: Any) -> None:
+    def feed(self, notification_id: int, topic: str, originator_id: str, version: int, state: bytes, mapper: Any) -> None:
+        """One stored event, for the projections that want its topic: as the raw row to one that
+        reads raw events, as the library's domain event (decoded once) to the others."""
+        event: Any = None
         for i, topics in enumerate(self.topics):
-            if topic in topics:
-                self.pending[i].append((notification_id, event))
-                if len(self.pending[i]) >= _SCRATCH_BATCH:
-                    self._flush(i)
+            if topic not in topics:
+                continue
+            if self.raw[i]:
+                from projections.rawlog import RawEvent  # only projections that read raw rows need it
 
-    def _flush(self, i: int) -> None:
+                self.pending[i].append(RawEvent(notification_id, topic, str(originator_id), version, state))
+            else:
+                if event is None:
+                    event = mapper.to_domain_event(StoredEvent(uuid.UUID(str(originator_id)), version, topic, state))
+                self.pending[i].append((notification_id, event))
+            if len(self.pending[i]) >= _SCRATCH_BATCH:
+                self._flush(i, mapper)
+
+    def _flush(self, i: int, mapper: Any) -> None:
         if self.pending[i]:
             with self.db.transaction() as tx:
-                self.projections[i].apply(tx, self.pending[i])
+                if self.raw[i]:
+                    self.projections[i].apply_raw(tx, self.pending[i], mapper)
+                else:
+                    self.projections[i].apply(tx, self.pending[i])
             self.pending[i] = []
 
-    def finish(self) -> None:
+    def finish(self, mapper: Any) -> None:
         for i in range(len(self.projections)):
-            self._flush(i)
+            self._flush(i, mapper)
 
     def close(self) -> None:
         self.db.close()
@@ -164,7 +168,7 @@ def _compare_tables(report: VerifyReport, name: str, live: Database, scratch: Da
             report.add(5, f"  {table} should have {_show(row)}")
 
 
-def verify(services: Services, *, catch_up_first: bool = True, page: int = 1000) -> VerifyReport:
+def verify(services: Services, *, catch_up_first: bool = True, page: int = 5000) -> VerifyReport:
     """Check the invariants; never raises for a broken store, it reports."""
     started = time.perf_counter()
     report = VerifyReport()
@@ -180,13 +184,22 @@ def verify(services: Services, *, catch_up_first: bool = True, page: int = 1000)
     end = ledger.max_notification_id()
     report.log_end = end
     scratch = _Scratch(services.followers)
+    replay = Replay(report.add)
     try:
-        accounts = _replay(services, report, scratch, end, page)
-        scratch.finish()
-        _check_balances(services, report, accounts)
+        _read_log(ledger, report, replay, scratch, end, page)
+        replay.finish()
+        scratch.finish(ledger.mapper)
+        report.events = replay.events
+        report.transactions = replay.transactions
+        report.reversals = replay.reversals
+        report.accounts = len(replay.accounts)
+        report.volunteer_accounts = replay.volunteer_accounts()
+        report.points_held = replay.points_held()
+        report.points_issued = replay.points_issued()
+        report.points_redeemed = replay.points_redeemed()
+        _check_line_key_table(services, report, replay.line_keys)
+        _check_balances(services, report, replay.accounts)
         _check_projections(services, report, scratch, end)
-        check_pay_codes(ledger, end, report.add)
-        check_attendances(ledger, end, report.add)
     finally:
         scratch.close()
 
@@ -199,134 +212,56 @@ def verify(services: Services, *, catch_up_first: bool = True, page: int = 1000)
     return report
 
 
-def _replay(services: Services, report: VerifyReport, scratch: _Scratch, end: int, page: int) -> dict[str, _Account]:
-    ledger = services.ledger
+def _read_log(ledger: Any, report: VerifyReport, replay: Replay, scratch: _Scratch, end: int, page: int) -> None:
+    """One pass over ``(0, end]``: the chain checked row by row (the first break is reported, the
+    rest of the log is still replayed), every row fed to the replay and to the scratch projections."""
+    recorder = ledger.recorder
     mapper = ledger.mapper
-    accounts: dict[str, _Account] = defaultdict(_Account)
-    keys: dict[str, UUID] = {}
-    recorded: dict[UUID, tuple[str, list[Posting]]] = {}  # id -> (kind, postings)
-    reversal_of: dict[UUID, list[UUID]] = defaultdict(list)  # original -> reversal transactions
-    marked: dict[UUID, list[UUID]] = defaultdict(list)  # original -> reversal ids it was marked with
-    line_keys: dict[str, tuple[str, int]] = {}  # paid batch line key -> (volunteer account, amount)
-    reversed_lines: set[str] = set()
-    total = 0
-
-    for n in ledger.iter_notifications(page=page):
-        if n.id > end:
+    wanted = scratch.wanted
+    h = GENESIS
+    intact = True
+    after = previous = 0
+    while after < end:
+        rows = recorder.select_chained_events(after, end, page)
+        if not rows:
             break
-        report.events += 1
-        if n.topic != RECORDED and n.topic != REVERSED and not scratch.wanted(n.topic):
-            continue
-        try:
-            event = mapper.to_domain_event(n)
-        except (ValueError, TypeError, KeyError) as e:
-            report.add(2, f"event {n.id} ({n.topic}) cannot be decoded: {e}")
-            continue
-        scratch.feed(n.id, n.topic, event)
-
-        if n.topic == REVERSED:
-            marked[event.originator_id].append(event.reversal_id)
-            continue
-        if n.topic != RECORDED:
-            continue
-
-        txn_id: UUID = event.originator_id
-        report.transactions += 1
-        if txn_id != LedgerTransaction.create_id(event.key):
-            report.add(3, f"transaction {txn_id} (event {n.id}) does not derive from its key {event.key!r}")
-        if event.key in keys:
-            report.add(3, f"key {event.key!r} moved points twice: {keys[event.key]} and {txn_id}")
-        keys[event.key] = txn_id
-        try:
-            postings = [Posting.from_dict(p) for p in event.postings]
-            for p in postings:
-                rules.check_points(p.amount, cap=2**62)
-        except (ValueError, TypeError, KeyError, InvalidRequest) as e:
-            report.add(2, f"transaction {txn_id} (event {n.id}) has a malformed posting: {e}")
-            continue
-        # Batch chunks are never reversed whole (their lines are, by key): keep no postings.
-        recorded[txn_id] = (event.kind, postings if event.kind not in BATCH_KINDS else [])
-        if event.reverses is not None:
-            report.reversals += 1
-            reversal_of[event.reverses].append(txn_id)
-            original = recorded.get(event.reverses)
-            if original is None:
-                report.add(3, f"reversal {txn_id} (event {n.id}) reverses {event.reverses}, not recorded before it")
-            elif original[0] == REVERSAL:
-                report.add(3, f"reversal {txn_id} reverses another reversal {event.reverses}")
-            elif sorted(rules.net_deltas(p.reversed() for p in original[1]).items()) != sorted(
-                rules.net_deltas(postings).items()
-            ):
-                report.add(3, f"reversal {txn_id} does not exactly undo {event.reverses}")
-
-        figures = rules.account_figures(event.postings, event.minutes)
-        if sum(f[0] for f in figures.values()) != 0:
-            report.add(2, f"transaction {txn_id} (event {n.id}) does not balance")
-        for account, (delta, earned, redeemed, minutes, _, _) in figures.items():
-            acct = accounts[account]
-            acct.balance += delta
-            total += delta
-            acct.entries += 1
-            acct.earned += earned
-            acct.redeemed += redeemed
-            if is_volunteer(account):
-                acct.minutes += minutes
-                if acct.balance < 0:
+        for nid, topic, oid, version, state, digest, chained in rows:
+            state = bytes(state)
+            if intact:
+                d = event_digest(oid, version, topic, state)
+                if digest is None:
+                    intact = False
+                    report.add(CHAIN, f"event {nid} ({topic}, {_uuid_text(oid)} v{version}) has no hash chain row")
+                elif d != bytes(digest):
+                    intact = False
                     report.add(
-                        1, f"{account} is at {acct.balance} after transaction {txn_id} (event {n.id}, key {event.key!r})"
+                        CHAIN,
+                        f"event {nid} ({topic}, {_uuid_text(oid)} v{version}) was altered after it was recorded: "
+                        "its content no longer matches its chain digest",
                     )
-        if event.kind in BATCH_KINDS:
-            _check_line_keys(report, line_keys, reversed_lines, txn_id, event.kind, event.postings)
-
-    if total != 0:
-        report.add(2, f"the replayed balances sum to {total}, not 0")
-    for original, reversals in reversal_of.items():
-        if len(reversals) > 1:
-            report.add(3, f"transaction {original} was reversed {len(reversals)} times: {', '.join(map(str, reversals))}")
-    for original, marks in marked.items():
-        if len(marks) > 1:
-            report.add(3, f"transaction {original} was marked reversed {len(marks)} times")
-        for mark in marks:
-            if mark not in reversal_of.get(original, []):
-                report.add(3, f"transaction {original} is marked reversed by {mark}, which is no reversal of it")
-    for original, reversals in reversal_of.items():
-        for r in reversals:
-            if r not in marked.get(original, []):
-                report.add(3, f"reversal {r} of {original} is not marked on the original")
-
-    _check_line_key_table(services, report, line_keys)
-    report.accounts = len(accounts)
-    report.volunteer_accounts = sum(1 for a in accounts if is_volunteer(a))
-    report.points_held = sum(a.balance for k, a in accounts.items() if is_volunteer(k))
-    report.points_issued = -sum(a.balance for k, a in accounts.items() if account_kind(k) == ISSUING)
-    report.points_redeemed = sum(a.balance for k, a in accounts.items() if account_kind(k) == MERCHANT)
-    return accounts
+                else:
+                    h = link(h, d)
+                    if h != bytes(chained):
+                        intact = False
+                        report.add(
+                            CHAIN,
+                            f"the hash chain breaks at event {nid} ({_uuid_text(oid)} v{version}): it does not follow "
+                            f"event {previous or 'none'} (an event was removed or reordered before it, or the chain "
+                            "was edited)",
+                        )
+            previous = nid
+            replay.feed(nid, topic, oid, state)
+            if topic in wanted:
+                scratch.feed(nid, topic, oid, version, state, mapper)
+        after = rows[-1][0]
+    beyond = recorder.select_chain(end, 1)
+    if intact and beyond and ledger.max_notification_id() == end:
+        report.add(CHAIN, f"the chain records event {beyond[0].notification_id}, after the log's last event {end}: "
+                          "events were removed at the end")
 
 
-def _check_line_keys(
-    report: VerifyReport,
-    line_keys: dict[str, tuple[str, int]],
-    reversed_lines: set[str],
-    txn_id: UUID,
-    kind: str,
-    postings: Sequence[dict[str, Any]],
-) -> None:
-    """Invariant 3 for welfare-day batches: a line key pays once; a reversed line is reversed
-    once, by exactly its amount, back to where it came from."""
-    for p in postings:
-        if kind == BATCH and "key" in p:
-            if p["key"] in line_keys:
-                report.add(3, f"batch line key {p['key']!r} paid twice (again in {txn_id})")
-            line_keys[p["key"]] = (p["destination"], p["amount"])
-        elif kind == BATCH_REVERSAL and "reverses" in p:
-            paid = line_keys.get(p["reverses"])
-            if paid is None:
-                report.add(3, f"batch reversal {txn_id} reverses line {p['reverses']!r}, never paid before it")
-            elif p["reverses"] in reversed_lines:
-                report.add(3, f"batch line {p['reverses']!r} reversed twice (again in {txn_id})")
-            elif paid != (p["source"], p["amount"]):
-                report.add(3, f"batch reversal {txn_id} does not exactly undo line {p['reverses']!r}")
-            reversed_lines.add(p["reverses"])
+def _uuid_text(oid: Any) -> str:
+    return str(uuid.UUID(str(oid)))
 
 
 def _check_line_key_table(services: Services, report: VerifyReport, line_keys: dict[str, tuple[str, int]]) -> None:
@@ -340,7 +275,7 @@ def _check_line_key_table(services: Services, report: VerifyReport, line_keys: d
         )
 
 
-def _check_balances(services: Services, report: VerifyReport, accounts: dict[str, _Account]) -> None:
+def _check_balances(services: Services, report: VerifyReport, accounts: dict[str, Any]) -> None:
     rows: dict[str, dict[str, int]] = {}
     with services.db.read() as tx:
         for row in tx.all("SELECT account, balance, earned, redeemed, minutes, entries FROM balances"):

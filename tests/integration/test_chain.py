@@ -104,3 +104,54 @@ def test_a_batch_and_scans_interleaved_are_chained(services, clock, tmp_path) ->
     credited = [n for n in ledger.iter_notifications() if n.topic.endswith("LedgerTransaction.Recorded")]
     assert len(credited) >= 30 + 300 // 20
     assert_chain_matches_log(ledger)
+
+
+def _tamper(ledger, sql_sqlite: str, sql_postgres: str, nid: int) -> None:  # type: ignore[no-untyped-def]
+    """Change the events table behind the application's back, as a hand edit would."""
+    recorder = ledger.recorder
+    postgres = hasattr(recorder, "chain_table")
+    with recorder.datastore.transaction(commit=True) as c:
+        if postgres:
+            table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+            c.execute(sql_postgres.format(table=table), (nid,))
+        else:
+            c.execute(sql_sqlite.format(table=recorder.events_table_name), (nid,))
+
+
+def _filled(services, clock):  # type: ignore[no-untyped-def]
+    ledger = services.ledger
+    street = ledger.create_unit("青禾街道", "street", None)
+    v = ledger.register_volunteer("居民", street.id)
+    ids = []
+    for i in range(4):
+        clock.advance(hours=1)
+        ids.append(ledger.credit(f"award:{i}", street.id, v.id, 10 + i, memo="清洁").transaction.id)
+    services.catch_up()
+    return [ledger.recorder.select_notification_id_of(t, 1) for t in ids]
+
+
+def test_verify_finds_an_altered_event_row(services, clock) -> None:  # type: ignore[no-untyped-def]
+    from ops.verify import CHAIN, verify
+
+    nids = _filled(services, clock)
+    assert verify(services).ok
+    _tamper(
+        services.ledger,
+        "UPDATE {table} SET state = CAST(replace(CAST(state AS TEXT), '\"amount\":11', '\"amount\":12') AS BLOB) WHERE rowid = ?",
+        "UPDATE {table} SET state = convert_to(replace(convert_from(state, 'UTF8'), '\"amount\":11', '\"amount\":12'), 'UTF8') "
+        "WHERE notification_id = %s",
+        nids[1],
+    )
+    report = verify(services)
+    chain = [v.message for v in report.violations if v.invariant == CHAIN]
+    assert len(chain) == 1 and chain[0].startswith(f"event {nids[1]} ") and "altered" in chain[0], chain
+
+
+def test_verify_finds_a_removed_event_row(services, clock) -> None:  # type: ignore[no-untyped-def]
+    from ops.verify import CHAIN, verify
+
+    nids = _filled(services, clock)
+    _tamper(services.ledger, "DELETE FROM {table} WHERE rowid = ?", "DELETE FROM {table} WHERE notification_id = %s", nids[2])
+    report = verify(services)
+    chain = [v.message for v in report.violations if v.invariant == CHAIN]
+    assert len(chain) == 1 and f"breaks at event {nids[3]} " in chain[0] and f"follow event {nids[1]} " in chain[0], chain
