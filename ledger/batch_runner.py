@@ -389,18 +389,14 @@ class BatchService:
         members = {ln.member_no for ln in lines if ln.member_no is not None} - self._members.keys()
         if members:
             found = {}
-            for stored in self.ledger.recorder.select_events_of([MemberNumber.create_id(m) for m in members]):  # type: ignore[attr-defined]
-                if stored.topic == CLAIMED:
-                    state = self._state(stored)
-                    found[state["member_no"]] = _uuid(state["volunteer_id"])
+            claims = {MemberNumber.create_id(m): m for m in members}
+            for claim, owner in self._last_uuids(list(claims), [CLAIMED], "volunteer_id").items():
+                found[claims[claim]] = owner
             self._remember(self._members, {m: found.get(m) for m in members})
         # A volunteer's unit can change (a move), so it is read for every chunk: the
         # registration and any moves, in version order, the last one wins.
         ids = {ln.volunteer_id or self._members.get(ln.member_no or "") for ln in lines} - {None}
-        units: dict[UUID, UUID] = {}
-        for stored in self.ledger.recorder.select_events_of(list(ids)):  # type: ignore[attr-defined]
-            if stored.topic == REGISTERED or (stored.topic == MOVED and stored.originator_id in units):
-                units[stored.originator_id] = _uuid(self._state(stored)["unit_id"])
+        units = self._last_uuids(list(ids), [REGISTERED, MOVED], "unit_id")
         owners: dict[int, UUID] = {}
         refused: list[Refusal] = []
         for ln in lines:
@@ -417,6 +413,28 @@ class BatchService:
                     continue
             owners[ln.line] = vid
         return owners, refused
+
+    def _last_uuids(self, ids: list[UUID], topics: list[str], attribute: str) -> dict[UUID, UUID]:
+        """Per aggregate, a UUID attribute of its last event among ``topics``: read by the
+        database from the stored JSON when it can (plain JSON state), else event by event."""
+        mapper = self.ledger.mapper
+        if not ids:
+            return {}
+        found: dict[UUID, UUID] = {}
+        if mapper.cipher is None and mapper.compressor is None:
+            parsed: dict[str, UUID] = {}  # thousands of lines name a handful of units
+            try:
+                for originator, value in self.ledger.recorder.select_last_uuids(ids, topics, attribute).items():  # type: ignore[attr-defined]
+                    if value is None:
+                        raise ValueError(attribute)
+                    found[originator] = parsed.get(value) or parsed.setdefault(value, UUID(hex=value))
+                return found
+            except ValueError:  # not the transcoder's form after all: read the events
+                found.clear()
+        for stored in self.ledger.recorder.select_events_of(ids):  # type: ignore[attr-defined]
+            if stored.topic in topics:
+                found[stored.originator_id] = _uuid(self._state(stored)[attribute])
+        return found
 
     def _state(self, stored: StoredEvent) -> dict[str, Any]:
         """An event's attributes without building the event: plain JSON when the store neither

@@ -207,3 +207,33 @@ def account_figures(postings: Sequence[Mapping[str, Any]], minutes: int) -> dict
         elif minutes:
             row[3] += minutes if row[1] > 0 else -minutes if row[1] < 0 else 0
     return out
+
+
+def credit_figures(postings: Sequence[Mapping[str, Any]], minutes: int) -> dict[str, list[Any]] | None:
+    """``account_figures`` for the shape of a welfare-day chunk (one issuing account crediting
+    volunteers, no transaction-wide minutes) in a simpler pass, or None for any other shape.
+    A chunk has thousands of postings, so this is on the path of every batch line."""
+    if minutes or not postings:
+        return None
+    source = postings[0]["source"]
+    if account_kind(source) != ISSUING:
+        return None
+    prefix = VOLUNTEER + ":"
+    out: dict[str, list[Any]] = {}
+    total = 0
+    for p in postings:
+        dst, amount = p["destination"], p["amount"]
+        if p["source"] != source or not dst.startswith(prefix):
+            return None
+        total += amount
+        row = out.get(dst)
+        if row is None:
+            out[dst] = [amount, amount, 0, p.get("minutes", 0), source, p.get("memo")]
+        else:
+            row[0] += amount
+            row[1] += amount
+            row[3] += p.get("minutes", 0)
+            if row[5] is None:
+                row[5] = p.get("memo")
+    out[source] = [-total, 0, 0, 0, next(iter(out)) if len(out) == 1 else "several", None]
+    return out

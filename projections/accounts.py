@@ -13,6 +13,7 @@ from projections.base import Projection
 from projections.db import Tx
 
 _FIELDS = ("balance", "earned", "redeemed", "minutes", "entries")
+BULK_POSTINGS = 64  # from this many postings on, a transaction is applied by one statement
 
 
 def iso(dt: datetime) -> str:
@@ -49,11 +50,70 @@ class AccountsProjection(Projection):
         ]
 
     def apply(self, tx: Tx, batch: Sequence[tuple[int, Any]]) -> None:
+        # A large transaction (a welfare-day chunk) is applied by the database in one statement;
+        # the small ones around it row by row, in order (each run reads the balances afresh).
+        run: list[tuple[int, Any]] = []
+        for item in batch:
+            if tx.is_postgres and len(item[1].postings) >= BULK_POSTINGS:
+                self._apply_rows(tx, run)
+                run = []
+                self._apply_bulk(tx, *item)
+            else:
+                run.append(item)
+        self._apply_rows(tx, run)
+
+    @staticmethod
+    def _apply_bulk(tx: Tx, seq: int, e: Any) -> None:
+        """One transaction's figures, added to the balances and written as entries (with the
+        balance after) by one statement: no balance is read into Python."""
+        figures = rules.credit_figures(e.postings, e.minutes) or rules.account_figures(e.postings, e.minutes)
+        accounts = list(figures)
+        rows = list(figures.values())
+
+        def column(values: Any) -> str:
+            return "".join("\x1f" + str(v) for v in values)
+
+        params = [
+            column(accounts),
+            column(account_kind(a) for a in accounts),
+            column(r[0] for r in rows),
+            column(r[1] for r in rows),
+            column(r[2] for r in rows),
+            column(r[3] for r in rows),
+            column(r[4] for r in rows),
+            column(e.memo if r[5] is None else r[5] for r in rows),
+            seq,
+            seq, str(e.originator_id), e.kind, iso(e.at), str(e.reverses) if e.reverses else None,
+        ]
+        arrays = ", ".join(
+            f"(string_to_array(%s, E'\\x1f'))[2:]::{kind}[]"
+            for kind in ("text", "text", "bigint", "bigint", "bigint", "bigint", "text", "text")
+        )
+        tx.execute(
+            f"WITH d AS (SELECT * FROM unnest({arrays}) "
+            "AS d(account, account_kind, amount, earned, redeemed, minutes, counterparty, memo)), "
+            "up AS (INSERT INTO balances AS b (account, kind, balance, earned, redeemed, minutes, entries, last_seq) "
+            "SELECT account, account_kind, amount, earned, redeemed, minutes, 1, %s FROM d "
+            "ON CONFLICT (account) DO UPDATE SET balance = b.balance + excluded.balance, "
+            "earned = b.earned + excluded.earned, redeemed = b.redeemed + excluded.redeemed, "
+            "minutes = b.minutes + excluded.minutes, entries = b.entries + 1, last_seq = excluded.last_seq "
+            "RETURNING account, balance) "
+            "INSERT INTO entries (account, seq, transaction_id, kind, amount, balance_after, counterparty, "
+            "minutes, memo, at, reverses) "
+            "SELECT d.account, %s, %s, %s, d.amount, up.balance, d.counterparty, d.minutes, d.memo, %s, %s "
+            "FROM d JOIN up ON up.account = d.account",
+            params,
+        )
+
+    def _apply_rows(self, tx: Tx, batch: Sequence[tuple[int, Any]]) -> None:
+        if not batch:
+            return
         touched = sorted({acct for _, e in batch for p in e.postings for acct in (p["source"], p["destination"])})
         state = self._load(tx, touched)
         entries: list[tuple[Any, ...]] = []
         for seq, e in batch:
             figures = rules.account_figures(e.postings, e.minutes)
+            at = iso(e.at)
             for account in sorted(figures):
                 amount, earned, redeemed, minutes, counterparty, memo = figures[account]
                 row = state.setdefault(account, dict.fromkeys(_FIELDS, 0))
@@ -66,7 +126,7 @@ class AccountsProjection(Projection):
                 entries.append(
                     (
                         account, seq, str(e.originator_id), e.kind, amount, row["balance"], counterparty,
-                        minutes, e.memo if memo is None else memo, iso(e.at), str(e.reverses) if e.reverses else None,
+                        minutes, e.memo if memo is None else memo, at, str(e.reverses) if e.reverses else None,
                     )
                 )
         tx.bulk_insert(

@@ -26,6 +26,10 @@ class Tx:
         self._cur = cursor
         self._sqlite = sqlite
 
+    @property
+    def is_postgres(self) -> bool:
+        return not self._sqlite
+
     def _sql(self, sql: str) -> str:
         return sql.replace("%s", "?") if self._sqlite else sql
 
