@@ -62,7 +62,7 @@ class LeaderboardOut(Out):
     period_end: date | None = Field(description="first local day after the period (null: all time)")
     names: Literal["masked", "full"]
     items: list[BoardRow] = Field(
-        description="highest value first; inside a tie, by volunteer id (stable, arbitrary); only values above zero"
+        description="highest value first; inside a tie, in the order the volunteers were registered (stable); only values above zero"
     )
     next_cursor: str | None = Field(description="pass as ?cursor= (with the same other parameters) for the next page")
 

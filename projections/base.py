@@ -20,6 +20,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.application import Ledger
 from projections.db import Database, Tx
+from projections.rawlog import RawEvent, RawLog
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,10 @@ class Projection(ABC):
     name: ClassVar[str]
     event_classes: ClassVar[tuple[type, ...]]
     tables: ClassVar[tuple[str, ...]]
+    # Notifications per step unless the follower is told otherwise.
+    batch_size: ClassVar[int] = 1000
+    # True: the follower reads stored events with SQL and calls ``apply_raw`` (see rawlog).
+    reads_raw: ClassVar[bool] = False
 
     @abstractmethod
     def schema(self, *, postgres: bool) -> list[str]:
@@ -42,6 +47,10 @@ class Projection(ABC):
     @abstractmethod
     def apply(self, tx: Tx, batch: Sequence[tuple[int, Any]]) -> None:
         """Apply (notification id, domain event) pairs, in order, inside ``tx``."""
+
+    def apply_raw(self, tx: Tx, events: Sequence[RawEvent], mapper: Any) -> None:
+        """Apply stored events of this projection's topics, in order, inside ``tx``."""
+        raise NotImplementedError
 
     def topics(self) -> set[str]:
         return {get_topic(cls) for cls in self.event_classes}
@@ -58,16 +67,17 @@ def create_tracking_table(db: Database) -> None:
 class Follower:
     """Keeps one projection up to date with one ledger."""
 
-    def __init__(self, ledger: Ledger, db: Database, projection: Projection, *, batch_size: int = 1000) -> None:
+    def __init__(self, ledger: Ledger, db: Database, projection: Projection, *, batch_size: int | None = None) -> None:
         self.ledger = ledger
         self.db = db
         self.projection = projection
-        self.batch_size = batch_size
+        self.batch_size = batch_size or projection.batch_size
         self._topics = projection.topics()
         # Events can be large (a welfare-day chunk holds thousands of postings): a step applies
         # at most about this many bytes of stored state, and reads fewer rows after big ones.
         self.max_bytes = 4 << 20
-        self._limit = batch_size
+        self._limit = self.batch_size
+        self._raw = RawLog(ledger, postgres=db.is_postgres) if projection.reads_raw else None
 
     @property
     def name(self) -> str:
@@ -97,6 +107,8 @@ class Follower:
 
     def step(self) -> int:
         """Apply the next batch; returns how many notifications it covered."""
+        if self._raw is not None:
+            return self._raw_step()
         start = self.position()
         notifications = self.ledger.recorder.select_notifications(
             start, min(self._limit, self.batch_size), inclusive_of_start=False
@@ -117,6 +129,35 @@ class Follower:
             if batch:
                 self.projection.apply(tx, batch)
         return len(notifications)
+
+    def _raw_step(self) -> int:
+        """Read up to ``batch_size`` notification ids' worth of events (and at most about
+        ``8 * max_bytes`` of state) with SQL, in pages, and apply them in one transaction with
+        the position."""
+        assert self._raw is not None
+        start = self.position()
+        topics = sorted(self._topics)
+        with self.db.transaction() as tx:
+            events: list[RawEvent] = []
+            end, size = start, 0
+            while end - start < self.batch_size and size < 8 * self.max_bytes:
+                page, reached = self._raw.page(tx, end, min(5000, start + self.batch_size - end), topics)
+                if reached == end:
+                    break
+                events += page
+                size += sum(len(e.state) for e in page)
+                end = reached
+            if end == start:
+                return 0
+            moved = tx.execute(
+                f"UPDATE {TRACKING_TABLE} SET notification_id = %s WHERE projection = %s AND notification_id = %s",
+                (end, self.name, start),
+            )
+            if moved != 1:
+                raise TrackingConflict(f"{self.name}: position moved past {start} by another worker")
+            if events:
+                self.projection.apply_raw(tx, events, self.ledger.mapper)
+        return end - start
 
     def _within_budget(self, notifications: Sequence[Any]) -> Sequence[Any]:
         """The leading notifications whose states fit in ``max_bytes`` (at least one); the next

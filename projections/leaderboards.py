@@ -1,52 +1,89 @@
 """Leaderboards of role models (道德榜样) and unit roll-ups, by unit and period.
 
-Rows (ids are UUID hex):
-- ``lb_board``: per unit, period and volunteer, the points earned and minutes served by
-  that volunteer while their home was the unit or under it. A credit in a building counts
-  for the building and every ancestor (compound, community, street).
-- ``lb_totals``: per unit and period, the points issued from the issuing accounts of the
-  unit and its descendants, and the points earned, redeemed and minutes served by
-  volunteers whose home was the unit or under it.
-- ``lb_units``, ``lb_volunteers``: this projection's own copy of the tree (each unit with
-  its ancestry) and of each volunteer's current home, so it is exactly-once on its own
-  position and needs no other projection.
+What a board shows: per unit, period and volunteer, the points earned and minutes served by
+that volunteer while their home was the unit or under it. A credit in a building counts for the
+building and every ancestor (compound, community, street).
 
-Attribution is fixed when the event is applied: a volunteer who moves home keeps their
-earlier figures where they were earned and adds later ones to the new home; a unit moved
-under another parent keeps its earlier figures in its old ancestors, later ones roll up to
-the new ones. A reversal (or a batch reversal) counts in the period in which it is recorded,
-like any other posting: it lowers that period's figures and all time (a period's figures are
-what was recorded in it, net). It also counts where the volunteer's home is when it is
-recorded (a reversal after a move lowers the new home's figures). Redemptions do not lower "points earned".
+How it is stored (integer keys: a unit's and a volunteer's number is the notification id of
+their creation; a period is ``kind * 10**8 + yyyymmdd``):
+- ``lb_seg``: one row per (period, volunteer) for a volunteer whose home chain never changed,
+  with the chain itself as columns ``a0`` (the root) … ``a3`` (0 below the home). The row counts
+  for every unit of the chain: the street's board is the rows with ``a0`` = the street, a
+  building's those with its whole chain. Most volunteers never move, so this is one row where
+  per-unit rows would be four.
+- ``lb_moved``: per (unit, period, volunteer), for the few volunteers whose chain changed (they
+  moved home, or a unit above their home moved). When that happens their ``lb_seg`` rows are
+  spread over the units of their old chain here, once, so a volunteer's figures are in exactly
+  one of the two tables and a board never needs to add rows up.
+- ``lb_totals``: per unit and period, the points issued from the issuing accounts of the unit and
+  its descendants, and the points earned, redeemed and minutes served by volunteers whose home
+  was the unit or under it.
+- ``lb_units``, ``lb_people``: this projection's own copy of the tree (each unit with its
+  ancestry) and of each volunteer's current home, so it is exactly-once on its own position and
+  needs no other projection.
 
-Every (unit, period, volunteer) that an earning event touches gets a row, even when a
-reversal later brings it to zero, so the rows do not depend on how the log was batched
-(a rebuild gives the same rows); boards show only values above zero.
+Attribution is fixed when the event is applied: a volunteer who moves home keeps their earlier
+figures where they were earned and adds later ones to the new home; a unit moved under another
+parent keeps its earlier figures in its old ancestors, later ones roll up to the new ones. A
+reversal (or a batch reversal) counts in the period in which it is recorded, like any other
+posting: it lowers that period's figures and all time (a period's figures are what was recorded
+in it, net). It also counts where the volunteer's home is when it is recorded (a reversal after a
+move lowers the new home's figures). Redemptions do not lower "points earned".
 
-Catch-up is batched: a batch's figures are added up in memory and written with one
-upsert per table (one text parameter split by the server on PostgreSQL, ``executemany``
-on SQLite).
+Every (unit, period, volunteer) that an earning event touches gets a row, even when a reversal
+later brings it to zero, so the rows do not depend on how the log was batched (a rebuild gives
+the same rows); boards show only values above zero. Inside a tie, volunteers are listed in the
+order they were registered.
+
+Catch-up reads the stored events with SQL (``projections.rawlog``), decodes only the postings,
+minutes and time of a transaction, adds a step's figures up in memory (tens of thousands of
+events) and merges them with one statement per table, in the transaction that moves the
+position.
 """
 
 from __future__ import annotations
 
+import heapq
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
+
+from eventsourcing.utils import get_topic
 
 from ledger.domain import LedgerTransaction, Unit, Volunteer
 from projections.base import Projection
 from projections.boards import METRICS, PERIODS, period_keys
 from projections.db import Tx
+from projections.rawlog import RawEvent
 
 DEFAULT_ZONE = "Asia/Shanghai"
 _ISSUING = "issuing:"
 _VOLUNTEER = "volunteer:"
 _MERCHANT = "merchant:"
 _CHUNK = 500
+DEPTH = 4  # street → community → compound → building (a station sits at depth 1 to 3)
+_RECORDED = get_topic(LedgerTransaction.Recorded)  # type: ignore[attr-defined]
+_KIND_CODE = {kind: i + 1 for i, kind in enumerate(PERIODS)}
+_SCALE = 100_000_000
+# Boards of units this close to the root read the rows already in value order and keep those
+# under the unit; deeper (smaller) units read their own rows and sort them.
+_ORDERED_DEPTH = 1
+
+Chain = tuple[int, int, int, int]
+
+
+def period_code(kind: str, start: str) -> int:
+    return _KIND_CODE[kind] * _SCALE + (int(start.replace("-", "")) if start else 0)
+
+
+def period_of(code: int) -> tuple[str, str]:
+    kind, day = PERIODS[code // _SCALE - 1], code % _SCALE
+    return kind, (f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}" if day else "")
 
 
 @dataclass
@@ -58,6 +95,14 @@ class _Unit:
     seq: int
 
 
+@dataclass
+class _Person:
+    name: str
+    home: str
+    n: int
+    mover: bool
+
+
 class LeaderboardsProjection(Projection):
     name = "leaderboards"
     event_classes = (
@@ -67,11 +112,14 @@ class LeaderboardsProjection(Projection):
         Volunteer.Moved,  # type: ignore[attr-defined]
         LedgerTransaction.Recorded,  # type: ignore[attr-defined]
     )
-    tables = ("lb_board", "lb_totals", "lb_units", "lb_volunteers")
+    tables = ("lb_seg", "lb_moved", "lb_totals", "lb_units", "lb_people")
+    reads_raw = True
+    batch_size = 50_000
 
     def __init__(self, zone: str = DEFAULT_ZONE) -> None:
         self.zone_name = zone
         self.zone = ZoneInfo(zone)
+        self._periods: dict[str, tuple[tuple[tuple[str, str], ...], tuple[int, ...]]] = {}
 
     def schema(self, *, postgres: bool) -> list[str]:
         return [
@@ -79,16 +127,18 @@ class LeaderboardsProjection(Projection):
             "unit_id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, parent_id TEXT, "
             "ancestry TEXT NOT NULL, seq BIGINT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS lb_units_parent ON lb_units (parent_id, seq)",
-            "CREATE TABLE IF NOT EXISTS lb_volunteers ("
-            "volunteer_id TEXT PRIMARY KEY, name TEXT NOT NULL, home_unit_id TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS lb_board ("
-            "unit_id TEXT NOT NULL, period_kind TEXT NOT NULL, period_start TEXT NOT NULL, "
-            "volunteer_id TEXT NOT NULL, points BIGINT NOT NULL, minutes BIGINT NOT NULL, "
-            "PRIMARY KEY (unit_id, period_kind, period_start, volunteer_id))",
-            "CREATE INDEX IF NOT EXISTS lb_board_points "
-            "ON lb_board (unit_id, period_kind, period_start, points DESC, volunteer_id)",
-            "CREATE INDEX IF NOT EXISTS lb_board_minutes "
-            "ON lb_board (unit_id, period_kind, period_start, minutes DESC, volunteer_id)",
+            "CREATE TABLE IF NOT EXISTS lb_people ("
+            "volunteer_id TEXT PRIMARY KEY, name TEXT NOT NULL, home_unit_id TEXT NOT NULL, "
+            "n BIGINT NOT NULL UNIQUE, mover INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS lb_seg ("
+            "a0 BIGINT NOT NULL, a1 BIGINT NOT NULL, a2 BIGINT NOT NULL, a3 BIGINT NOT NULL, p INTEGER NOT NULL, "
+            "volunteer BIGINT NOT NULL, points BIGINT NOT NULL, minutes BIGINT NOT NULL, "
+            "PRIMARY KEY (a0, a1, a2, p, a3, volunteer))",
+            "CREATE INDEX IF NOT EXISTS lb_seg_points ON lb_seg (p, points DESC, volunteer)",
+            "CREATE INDEX IF NOT EXISTS lb_seg_minutes ON lb_seg (p, minutes DESC, volunteer)",
+            "CREATE TABLE IF NOT EXISTS lb_moved ("
+            "unit BIGINT NOT NULL, p INTEGER NOT NULL, volunteer BIGINT NOT NULL, "
+            "points BIGINT NOT NULL, minutes BIGINT NOT NULL, PRIMARY KEY (unit, p, volunteer))",
             "CREATE TABLE IF NOT EXISTS lb_totals ("
             "unit_id TEXT NOT NULL, period_kind TEXT NOT NULL, period_start TEXT NOT NULL, "
             "issued BIGINT NOT NULL, earned BIGINT NOT NULL, redeemed BIGINT NOT NULL, minutes BIGINT NOT NULL, "
@@ -98,93 +148,120 @@ class LeaderboardsProjection(Projection):
     # ---------------------------------------------------------------- applying
 
     def apply(self, tx: Tx, batch: Sequence[tuple[int, Any]]) -> None:
-        volunteer_ids, unit_ids = self._referenced(batch)
-        volunteers = _load_volunteers(tx, volunteer_ids)
-        unit_ids.update(home for _, home in volunteers.values())
-        units = _load_units(tx, unit_ids)
-        dirty_units: set[str] = set()
-        dirty_volunteers: set[str] = set()
-        board: dict[tuple[str, str, str, str], list[int]] = {}
-        totals: dict[tuple[str, str, str], list[int]] = {}
-        # (unit, period keys) -> [issued, earned, redeemed, minutes], rolled up to the
-        # ancestors in one go (before a unit moves, and at the end)
-        pending: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]] = {}
+        """Domain events (the library's reader), turned into what the raw reader gives."""
+        self._apply(tx, [(seq, _decoded(e)) for seq, e in batch])
 
+    def apply_raw(self, tx: Tx, events: Sequence[RawEvent], mapper: Any) -> None:
+        self._apply(tx, _decode_raw(events, mapper))
+
+    def _apply(self, tx: Tx, events: Iterable[tuple[int, Any]]) -> None:
+        batch = list(events)
+        step = _Step(self, tx)
+        step.preload({
+            account[10:]
+            for _, e in batch if isinstance(e, tuple)
+            for p in e[0] for account in (p["source"], p["destination"]) if account.startswith(_VOLUNTEER)
+        })
         for seq, e in batch:
-            if isinstance(e, LedgerTransaction.Recorded):  # type: ignore[attr-defined]
-                self._record(e, units, volunteers, board, pending)
+            if isinstance(e, tuple):
+                step.record(*e)
             elif isinstance(e, Unit.Created):  # type: ignore[attr-defined]
                 uid = e.originator_id.hex
                 parent = e.parent_id.hex if e.parent_id else None
-                above = units[parent].ancestry if parent in units else []
-                units[uid] = _Unit(e.name, e.kind, parent, [uid, *above], seq)
-                dirty_units.add(uid)
+                above = step.units[parent].ancestry if parent in step.units else []
+                step.units[uid] = _Unit(e.name, e.kind, parent, [uid, *above], seq)
+                step.dirty_units.add(uid)
+                step.chains.clear()
             elif isinstance(e, Unit.Moved):  # type: ignore[attr-defined]
-                _roll_up(pending, units, totals)
-                dirty_units.update(_move_unit(tx, units, e.originator_id.hex, e.parent_id.hex))
+                step.move_unit(e.originator_id.hex, e.parent_id.hex)
             elif isinstance(e, Volunteer.Registered):  # type: ignore[attr-defined]
-                volunteers[e.originator_id.hex] = (e.name, e.unit_id.hex)
-                dirty_volunteers.add(e.originator_id.hex)
-            elif isinstance(e, Volunteer.Moved):  # type: ignore[attr-defined]
                 vid = e.originator_id.hex
-                if vid in volunteers:
-                    volunteers[vid] = (volunteers[vid][0], e.unit_id.hex)
-                    dirty_volunteers.add(vid)
-        _roll_up(pending, units, totals)
+                step.people[vid] = _Person(e.name, e.unit_id.hex, seq, False)
+                step.dirty_people.add(vid)
+            elif isinstance(e, Volunteer.Moved):  # type: ignore[attr-defined]
+                step.move_volunteer(e.originator_id.hex, e.unit_id.hex)
+        step.flush()
 
-        _write_units(tx, [(u, units[u]) for u in sorted(dirty_units)])
-        tx.executemany(
-            "INSERT INTO lb_volunteers (volunteer_id, name, home_unit_id) VALUES (%s, %s, %s) "
-            "ON CONFLICT (volunteer_id) DO UPDATE SET home_unit_id = excluded.home_unit_id",
-            [(v, *volunteers[v]) for v in sorted(dirty_volunteers)],
-        )
-        _upsert_adding(
-            tx, "lb_board", ("unit_id", "period_kind", "period_start", "volunteer_id"), ("points", "minutes"),
-            sorted(k + tuple(v) for k, v in board.items()),  # type: ignore[operator]
-        )
-        _upsert_adding(
-            tx, "lb_totals", ("unit_id", "period_kind", "period_start"), ("issued", "earned", "redeemed", "minutes"),
-            sorted(k + tuple(v) for k, v in totals.items()),  # type: ignore[operator]
-        )
+    def keys_of(self, at: str) -> tuple[tuple[tuple[str, str], ...], tuple[int, ...]]:
+        """(period kind, start) pairs and their codes for an ISO instant. Cached by minute and
+        offset: the local day cannot change inside a minute (zone offsets are whole minutes)."""
+        cut = at[:16] + at[-6:]
+        got = self._periods.get(cut)
+        if got is None:
+            keys = period_keys(datetime.fromisoformat(at), self.zone)
+            got = self._periods[cut] = (keys, tuple(period_code(k, s) for k, s in keys))
+        return got
 
-    @staticmethod
-    def _referenced(batch: Sequence[tuple[int, Any]]) -> tuple[set[str], set[str]]:
-        """Volunteers and units whose stored rows this batch needs."""
-        volunteers: set[str] = set()
-        units: set[str] = set()
-        for _, e in batch:
-            if isinstance(e, LedgerTransaction.Recorded):  # type: ignore[attr-defined]
-                for p in e.postings:
-                    for account in (p["source"], p["destination"]):
-                        if account.startswith(_VOLUNTEER):
-                            volunteers.add(account[10:])
-                        elif account.startswith(_ISSUING):
-                            units.add(account[8:])
-            elif isinstance(e, Unit.Created):  # type: ignore[attr-defined]
-                if e.parent_id:
-                    units.add(e.parent_id.hex)
-            elif isinstance(e, Unit.Moved):  # type: ignore[attr-defined]
-                units.update((e.originator_id.hex, e.parent_id.hex))
-            elif isinstance(e, (Volunteer.Registered, Volunteer.Moved)):  # type: ignore[attr-defined]
-                units.add(e.unit_id.hex)
-                volunteers.add(e.originator_id.hex)
-        return volunteers, units
 
-    def _record(
-        self,
-        e: Any,
-        units: dict[str, _Unit],
-        volunteers: dict[str, tuple[str, str]],
-        board: dict[tuple[str, str, str, str], list[int]],
-        pending: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]],
-    ) -> None:
-        """One transaction, any number of postings: per volunteer the net points earned
-        (flows from issuing accounts), redeemed (net flows to merchants) and minutes
-        (the transaction's minutes follow the sign of what was earned; a posting's own
-        ``minutes`` follow its direction); per issuing unit the net points issued."""
+def _decoded(e: Any) -> Any:
+    if isinstance(e, LedgerTransaction.Recorded):  # type: ignore[attr-defined]
+        return (e.postings, e.minutes, e.at.isoformat())
+    return e
+
+
+def _decode_raw(events: Sequence[RawEvent], mapper: Any) -> Iterator[tuple[int, Any]]:
+    loads = json.loads
+    for r in events:
+        if r.topic == _RECORDED:
+            d = loads(r.state)
+            yield r.id, (d["postings"], d["minutes"], d["at"]["_data_"])
+        else:
+            yield r.id, mapper.to_domain_event(r.stored())
+
+
+class _Step:
+    """One step's figures, added up in memory, and the rows they go to."""
+
+    def __init__(self, projection: LeaderboardsProjection, tx: Tx) -> None:
+        self.projection = projection
+        self.tx = tx
+        self.units = _load_units(tx)
+        self.people: dict[str, _Person | None] = {}
+        self.dirty_units: set[str] = set()
+        self.dirty_people: set[str] = set()
+        self.chains: dict[str, Chain | None] = {}
+        self.seg: dict[tuple[Chain, int, int], list[int]] = {}
+        self.moved: dict[tuple[int, int, int], list[int]] = {}
+        # (unit, period keys) -> [issued, earned, redeemed, minutes], rolled up once per flush
+        self.pending: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]] = {}
+        self.totals: dict[tuple[str, str, str], list[int]] = {}
+
+    # -- what is known about units and volunteers
+
+    def chain(self, uid: str) -> Chain | None:
+        """The home's chain of unit numbers, root first, padded with 0."""
+        if uid not in self.chains:
+            unit = self.units.get(uid)
+            if unit is None or len(unit.ancestry) > DEPTH or any(a not in self.units for a in unit.ancestry):
+                self.chains[uid] = None
+            else:
+                seqs = [self.units[a].seq for a in reversed(unit.ancestry)]
+                self.chains[uid] = tuple(seqs + [0] * (DEPTH - len(seqs)))  # type: ignore[assignment]
+        return self.chains[uid]
+
+    def person(self, vid: str) -> _Person | None:
+        if vid not in self.people:
+            self.people.update(_load_people(self.tx, [vid]))
+            self.people.setdefault(vid, None)
+        return self.people[vid]
+
+    def preload(self, vids: Iterable[str]) -> None:
+        missing = [v for v in vids if v not in self.people]
+        if missing:
+            found = _load_people(self.tx, missing)
+            for v in missing:
+                self.people[v] = found.get(v)
+
+    # -- events
+
+    def record(self, postings: list[dict[str, Any]], txn_minutes: int, at: str) -> None:
+        """One transaction, any number of postings: per volunteer the net points earned (flows
+        from issuing accounts), redeemed (net flows to merchants) and minutes (the transaction's
+        minutes follow the sign of what was earned; a posting's own ``minutes`` follow its
+        direction); per issuing unit the net points issued."""
         earned: dict[str, list[int]] = {}  # volunteer -> [earned, redeemed, own minutes]
         issued: dict[str, int] = defaultdict(int)
-        for p in e.postings:
+        for p in postings:
             src, dst, amount = p["source"], p["destination"], p["amount"]
             if src.startswith(_ISSUING):
                 issued[src[8:]] += amount
@@ -202,36 +279,130 @@ class LeaderboardsProjection(Projection):
                 earned.setdefault(src[10:], [0, 0, 0])[1] += amount
             elif src.startswith(_MERCHANT) and dst.startswith(_VOLUNTEER):
                 earned.setdefault(dst[10:], [0, 0, 0])[1] -= amount
-        keys = period_keys(e.at, self.zone)
+        keys, codes = self.projection.keys_of(at)
         for vid, (points, redeemed, own_minutes) in earned.items():
-            minutes = own_minutes + (e.minutes if points > 0 else -e.minutes if points < 0 else 0)
-            known = volunteers.get(vid)
-            home = known[1] if known else None
-            if home not in units:
+            minutes = own_minutes + (txn_minutes if points > 0 else -txn_minutes if points < 0 else 0)
+            person = self.person(vid)
+            if person is None or person.home not in self.units:
                 continue  # not a volunteer this projection knows: nowhere to count it
             if points:
-                for uid in units[home].ancestry:  # type: ignore[index]
-                    for kind, start in keys:
-                        row = board.get((uid, kind, start, vid))
-                        if row is None:
-                            board[(uid, kind, start, vid)] = [points, minutes]
-                        else:
-                            row[0] += points
-                            row[1] += minutes
-            t = pending.get((home, keys))  # type: ignore[arg-type]
+                chain = None if person.mover else self.chain(person.home)
+                if chain is not None:
+                    for code in codes:
+                        _add(self.seg, (chain, code, person.n), points, minutes)
+                else:
+                    for uid in self.units[person.home].ancestry:
+                        unit = self.units[uid].seq
+                        for code in codes:
+                            _add(self.moved, (unit, code, person.n), points, minutes)
+            t = self.pending.get((person.home, keys))
             if t is None:
-                pending[(home, keys)] = [0, points, redeemed, minutes]  # type: ignore[index]
+                self.pending[(person.home, keys)] = [0, points, redeemed, minutes]
             else:
                 t[1] += points
                 t[2] += redeemed
                 t[3] += minutes
         for uid, amount in issued.items():
-            if amount and uid in units:
-                t = pending.get((uid, keys))
+            if amount and uid in self.units:
+                t = self.pending.get((uid, keys))
                 if t is None:
-                    pending[(uid, keys)] = [amount, 0, 0, 0]
+                    self.pending[(uid, keys)] = [amount, 0, 0, 0]
                 else:
                     t[0] += amount
+
+    def move_volunteer(self, vid: str, home: str) -> None:
+        person = self.person(vid)
+        if person is None:
+            return
+        if not person.mover:
+            self.flush()
+            chain = self.chain(person.home)
+            if chain is not None:
+                _spread(self.tx, chain, len(self.units[person.home].ancestry), person.n)
+            person.mover = True
+        person.home = home
+        self.dirty_people.add(vid)
+
+    def move_unit(self, uid: str, parent: str) -> None:
+        """Everyone whose home is under the unit becomes a mover (their rows spread out under the
+        old chain), then the unit and everything under it get their new ancestry."""
+        if uid not in self.units:
+            return
+        self.flush()
+        chain = self.chain(uid)
+        under = [other for other, u in self.units.items() if uid in u.ancestry]
+        if chain is not None:
+            _spread(self.tx, chain, len(self.units[uid].ancestry), None)
+        for chunk in _chunks(under):
+            self.tx.execute(
+                f"UPDATE lb_people SET mover = 1 WHERE home_unit_id IN ({', '.join(['%s'] * len(chunk))})", chunk
+            )
+        for person in self.people.values():
+            if person is not None and person.home in under:
+                person.mover = True
+        above = self.units[parent].ancestry if parent in self.units else []
+        for other in under:
+            u = self.units[other]
+            u.ancestry = [*u.ancestry[: u.ancestry.index(uid) + 1], *above]
+            self.dirty_units.add(other)
+        self.units[uid].parent = parent
+        self.chains.clear()
+
+    # -- writing
+
+    def flush(self) -> None:
+        _roll_up(self.pending, self.units, self.totals)
+        _write_units(self.tx, [(u, self.units[u]) for u in sorted(self.dirty_units)])
+        people = [(v, self.people[v]) for v in sorted(self.dirty_people)]
+        self.tx.executemany(
+            "INSERT INTO lb_people (volunteer_id, name, home_unit_id, n, mover) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (volunteer_id) DO UPDATE SET home_unit_id = excluded.home_unit_id, mover = excluded.mover",
+            [(v, p.name, p.home, p.n, int(p.mover)) for v, p in people if p is not None],
+        )
+        _upsert_adding(
+            self.tx, "lb_seg", ("a0", "a1", "a2", "a3", "p", "volunteer"), ("points", "minutes"),
+            sorted((*chain, code, n, *v) for (chain, code, n), v in self.seg.items()),
+            conflict=("a0", "a1", "a2", "p", "a3", "volunteer"), integer_keys=True,
+        )
+        _upsert_adding(
+            self.tx, "lb_moved", ("unit", "p", "volunteer"), ("points", "minutes"),
+            sorted((*k, *v) for k, v in self.moved.items()), integer_keys=True,
+        )
+        _upsert_adding(
+            self.tx, "lb_totals", ("unit_id", "period_kind", "period_start"), ("issued", "earned", "redeemed", "minutes"),
+            sorted(k + tuple(v) for k, v in self.totals.items()),  # type: ignore[operator]
+        )
+        self.dirty_units.clear()
+        self.dirty_people.clear()
+        self.seg.clear()
+        self.moved.clear()
+        self.totals.clear()
+
+
+def _add(rows: dict[Any, list[int]], key: Any, points: int, minutes: int) -> None:
+    row = rows.get(key)
+    if row is None:
+        rows[key] = [points, minutes]
+    else:
+        row[0] += points
+        row[1] += minutes
+
+
+def _spread(tx: Tx, chain: Chain, depth: int, volunteer: int | None) -> None:
+    """Move the ``lb_seg`` rows under the first ``depth`` units of ``chain`` (of one volunteer,
+    or of all) to ``lb_moved``, one row per unit of their chain."""
+    where = " AND ".join(f"a{i} = %s" for i in range(depth))
+    params: list[Any] = list(chain[:depth])
+    if volunteer is not None:
+        where += " AND volunteer = %s"
+        params.append(volunteer)
+    for i in range(DEPTH):
+        tx.execute(
+            f"INSERT INTO lb_moved (unit, p, volunteer, points, minutes) "
+            f"SELECT a{i}, p, volunteer, points, minutes FROM lb_seg WHERE {where} AND a{i} <> 0",
+            params,
+        )
+    tx.execute(f"DELETE FROM lb_seg WHERE {where}", params)
 
 
 def _roll_up(
@@ -269,35 +440,22 @@ def _select_in(tx: Tx, sql: str, ids: Iterable[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def _load_volunteers(tx: Tx, ids: set[str]) -> dict[str, tuple[str, str]]:
-    rows = _select_in(tx, "SELECT volunteer_id, name, home_unit_id FROM lb_volunteers WHERE volunteer_id IN ({marks})", ids)
-    return {r["volunteer_id"]: (r["name"], r["home_unit_id"]) for r in rows}
+def _load_people(tx: Tx, ids: Sequence[str]) -> dict[str, _Person]:
+    sql = "SELECT volunteer_id, name, home_unit_id, n, mover FROM lb_people WHERE volunteer_id "
+    if getattr(tx, "_sqlite", True):
+        rows = _select_in(tx, sql + "IN ({marks})", ids)
+    else:  # one array parameter rather than thousands
+        rows = tx.all(sql + "= ANY(%s)", (list(ids),))
+    return {r["volunteer_id"]: _Person(r["name"], r["home_unit_id"], int(r["n"]), bool(r["mover"])) for r in rows}
 
 
 def _unit_of(row: dict[str, Any]) -> _Unit:
     return _Unit(row["name"], row["kind"], row["parent_id"], row["ancestry"].split(","), int(row["seq"]))
 
 
-def _load_units(tx: Tx, ids: set[str]) -> dict[str, _Unit]:
-    rows = _select_in(tx, "SELECT * FROM lb_units WHERE unit_id IN ({marks})", ids)
-    return {r["unit_id"]: _unit_of(r) for r in rows}
-
-
-def _move_unit(tx: Tx, units: dict[str, _Unit], uid: str, parent: str) -> set[str]:
-    """New ancestry for the unit and everything under it; returns the ids changed."""
-    for row in tx.all("SELECT * FROM lb_units WHERE ancestry LIKE %s", (f"%{uid}%",)):
-        units.setdefault(row["unit_id"], _unit_of(row))  # a newer copy from this batch wins
-    if uid not in units:
-        return set()
-    above = units[parent].ancestry if parent in units else []
-    changed: set[str] = set()
-    for other_id, other in units.items():
-        if uid in other.ancestry:
-            cut = other.ancestry.index(uid)
-            other.ancestry = [*other.ancestry[: cut + 1], *above]
-            changed.add(other_id)
-    units[uid].parent = parent
-    return changed
+def _load_units(tx: Tx) -> dict[str, _Unit]:
+    """The whole tree (a neighbourhood has hundreds or thousands of units, not millions)."""
+    return {r["unit_id"]: _unit_of(r) for r in tx.all("SELECT * FROM lb_units")}
 
 
 def _write_units(tx: Tx, units: list[tuple[str, _Unit]]) -> None:
@@ -308,26 +466,30 @@ def _write_units(tx: Tx, units: list[tuple[str, _Unit]]) -> None:
     )
 
 
-def _upsert_adding(tx: Tx, table: str, keys: Sequence[str], values: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """Insert rows, or add their values to the rows already there (one statement per batch
-    on PostgreSQL)."""
+def _upsert_adding(
+    tx: Tx, table: str, keys: Sequence[str], values: Sequence[str], rows: list[tuple[Any, ...]],
+    *, conflict: Sequence[str] | None = None, integer_keys: bool = False,
+) -> None:
+    """Insert rows, or add their values to the rows already there (one statement per table
+    on PostgreSQL). Keys are unique among ``rows``."""
     if not rows:
         return
     columns = ", ".join((*keys, *values))
     adding = ", ".join(f"{v} = {table}.{v} + excluded.{v}" for v in values)
-    conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adding}"
+    on_conflict = f"ON CONFLICT ({', '.join(conflict or keys)}) DO UPDATE SET {adding}"
     if not getattr(tx, "_sqlite", True):  # PostgreSQL (Tx has no public flag for the store)
         # One text parameter, split by the server: far cheaper on the client than arrays
         # (psycopg quotes array elements one by one). Ids, kinds and dates hold no comma.
-        fields = [f"f[{i + 1}]" for i in range(len(keys))] + [f"f[{len(keys) + i + 1}]::bigint" for i in range(len(values))]
+        cast = "::bigint" if integer_keys else ""
+        fields = [f"f[{i + 1}]{cast}" for i in range(len(keys))] + [f"f[{len(keys) + i + 1}]::bigint" for i in range(len(values))]
         tx.execute(
             f"INSERT INTO {table} ({columns}) SELECT {', '.join(fields)} FROM "
-            f"(SELECT string_to_array(line, ',') AS f FROM string_to_table(%s, E'\\n') AS line) AS lines {conflict}",
+            f"(SELECT string_to_array(line, ',') AS f FROM string_to_table(%s, E'\\n') AS line) AS lines {on_conflict}",
             ("\n".join(",".join(map(str, row)) for row in rows),),
         )
     else:
         marks = ", ".join(["%s"] * (len(keys) + len(values)))
-        tx.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks}) {conflict}", rows)
+        tx.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks}) {on_conflict}", rows)
 
 
 # ---------------------------------------------------------------- queries
@@ -338,12 +500,12 @@ def hex_id(unit_id: UUID | str) -> str:
 
 
 def unit_row(tx: Tx, unit_id: str) -> dict[str, Any] | None:
-    return tx.one("SELECT unit_id, name, kind, parent_id, ancestry FROM lb_units WHERE unit_id = %s", (unit_id,))
+    return tx.one("SELECT unit_id, name, kind, parent_id, ancestry, seq FROM lb_units WHERE unit_id = %s", (unit_id,))
 
 
 def default_unit(tx: Tx) -> dict[str, Any] | None:
     """The board shown when no unit is asked for: the first root unit (the street)."""
-    return tx.one("SELECT unit_id, name, kind, parent_id, ancestry FROM lb_units WHERE parent_id IS NULL ORDER BY seq LIMIT 1")
+    return tx.one("SELECT unit_id, name, kind, parent_id, ancestry, seq FROM lb_units WHERE parent_id IS NULL ORDER BY seq LIMIT 1")
 
 
 def children(tx: Tx, unit_id: str) -> list[dict[str, Any]]:
@@ -351,29 +513,91 @@ def children(tx: Tx, unit_id: str) -> list[dict[str, Any]]:
 
 
 def units_named(tx: Tx, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    rows = _select_in(tx, "SELECT unit_id, name, kind FROM lb_units WHERE unit_id IN ({marks})", set(ids))
+    rows = _select_in(tx, "SELECT unit_id, name, kind, seq FROM lb_units WHERE unit_id IN ({marks})", set(ids))
     return {r["unit_id"]: r for r in rows}
 
 
 def board(
     tx: Tx, unit_id: str, kind: str, start: str, metric: str, limit: int, after: tuple[int, str] | None = None
 ) -> list[dict[str, Any]]:
-    """Rows with a value above zero, highest first; inside a tie by volunteer id.
-    ``after`` is the (value, volunteer id) of the last row already shown."""
+    """Rows with a value above zero, highest first; inside a tie in the order the volunteers
+    were registered. ``after`` is the (value, volunteer id) of the last row already shown."""
     if metric not in METRICS or kind not in PERIODS:
         raise ValueError(f"unknown metric or period: {metric!r}, {kind!r}")
-    where = f"b.unit_id = %s AND b.period_kind = %s AND b.period_start = %s AND b.{metric} > 0"
-    params: list[Any] = [unit_id, kind, start]
+    unit = unit_row(tx, unit_id)
+    if unit is None:
+        return []
+    ancestry = unit["ancestry"].split(",")
+    named = units_named(tx, ancestry)
+    if any(a not in named for a in ancestry):
+        return []
+    chain = [int(named[a]["seq"]) for a in reversed(ancestry)]
+    code = period_code(kind, start)
+    cond = f"{metric} > 0"
+    bound: list[Any] = []
     if after is not None:
-        where += f" AND (b.{metric} < %s OR (b.{metric} = %s AND b.volunteer_id > %s))"
-        params += [after[0], after[0], after[1]]
-    return tx.all(
-        f"SELECT b.volunteer_id, b.{metric} AS value, v.name, v.home_unit_id, u.name AS home_name, u.kind AS home_kind "
-        f"FROM lb_board b JOIN lb_volunteers v ON v.volunteer_id = b.volunteer_id "
-        f"LEFT JOIN lb_units u ON u.unit_id = v.home_unit_id "
-        f"WHERE {where} ORDER BY b.{metric} DESC, b.volunteer_id LIMIT %s",
-        [*params, limit],
+        person = tx.one("SELECT n FROM lb_people WHERE volunteer_id = %s", (after[1],))
+        cond += f" AND ({metric} < %s OR ({metric} = %s AND volunteer > %s))"
+        bound = [after[0], after[0], int(person["n"]) if person else 0]
+    order = f"ORDER BY {metric} DESC, volunteer LIMIT %s"
+    depth = len(chain) - 1
+    if len(chain) > DEPTH:
+        seg: list[dict[str, Any]] = []
+    elif depth <= _ORDERED_DEPTH:
+        seg = tx.all(
+            f"SELECT volunteer, {metric} AS value FROM lb_seg WHERE p = %s AND a{depth} = %s AND {cond} {order}",
+            [code, chain[depth], *bound, limit],
+        )
+    else:
+        prefix = " AND ".join(f"a{i} = %s" for i in range(min(depth + 1, 3)))
+        tail = " AND a3 = %s" if depth == 3 else ""
+        seg = tx.all(
+            f"SELECT volunteer, {metric} AS value FROM lb_seg WHERE {prefix} AND p = %s{tail} AND {cond} {order}",
+            [*chain[:3], code, *chain[3:], *bound, limit],
+        )
+    moved = tx.all(
+        f"SELECT volunteer, {metric} AS value FROM lb_moved WHERE unit = %s AND p = %s AND {cond} {order}",
+        [chain[depth], code, *bound, limit],
     )
+    top = list(heapq.merge(
+        [(-int(r["value"]), int(r["volunteer"])) for r in seg],
+        [(-int(r["value"]), int(r["volunteer"])) for r in moved],
+    ))[:limit]
+    if not top:
+        return []
+    marks = ", ".join(["%s"] * len(top))
+    people = {
+        int(r["n"]): r
+        for r in tx.all(
+            "SELECT v.n, v.volunteer_id, v.name, v.home_unit_id, u.name AS home_name, u.kind AS home_kind "
+            f"FROM lb_people v LEFT JOIN lb_units u ON u.unit_id = v.home_unit_id WHERE v.n IN ({marks})",
+            [n for _, n in top],
+        )
+    }
+    return [
+        {
+            "volunteer_id": people[n]["volunteer_id"], "value": -value, "name": people[n]["name"],
+            "home_unit_id": people[n]["home_unit_id"], "home_name": people[n]["home_name"], "home_kind": people[n]["home_kind"],
+        }
+        for value, n in top
+    ]
+
+
+def board_rows(tx: Tx) -> dict[tuple[str, str, str, str], tuple[int, int]]:
+    """Every stored figure as (unit id, period kind, period start, volunteer id) -> (points,
+    minutes), whichever table holds it (for tests and checks; reads everything)."""
+    units = {int(r["seq"]): r["unit_id"] for r in tx.all("SELECT unit_id, seq FROM lb_units")}
+    people = {int(r["n"]): r["volunteer_id"] for r in tx.all("SELECT volunteer_id, n FROM lb_people")}
+    out: dict[tuple[str, str, str, str], tuple[int, int]] = {}
+    for r in tx.all("SELECT * FROM lb_seg"):
+        for i in range(DEPTH):
+            if r[f"a{i}"]:
+                out[(units[int(r[f"a{i}"])], *period_of(int(r["p"])), people[int(r["volunteer"])])] = (int(r["points"]), int(r["minutes"]))
+    for r in tx.all("SELECT * FROM lb_moved"):
+        key = (units[int(r["unit"])], *period_of(int(r["p"])), people[int(r["volunteer"])])
+        assert key not in out, f"a volunteer's figures in both tables: {key}"
+        out[key] = (int(r["points"]), int(r["minutes"]))
+    return out
 
 
 def totals(tx: Tx, unit_id: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
@@ -387,5 +611,3 @@ def totals(tx: Tx, unit_id: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[
         )
         out[(kind, start)] = {k: int(v) for k, v in row.items()} if row else dict.fromkeys(("issued", "earned", "redeemed", "minutes"), 0)
     return out
-
-
