@@ -528,11 +528,14 @@ def demo(
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete an existing SQLite demo store first.")] = False,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    volunteers: Annotated[int, typer.Option(min=1, max=20_000, help="How many volunteers to make up.")] = 2000,
 ) -> None:
     """A store filled with a made-up neighbourhood (青禾街道), and tokens to look around with."""
+    import time
+
     from ledger.clock import ManualClock
     from ledger.stores import sqlite_path
-    from ops.demo import build_neighbourhood, existing_neighbourhood, issue_demo_tokens
+    from ops.demo import ROLE_PAGES, build_neighbourhood, existing_neighbourhood, issue_demo_tokens
 
     settings = load_settings()
     if fresh:
@@ -554,25 +557,32 @@ def demo(
             result = existing_neighbourhood(caught_up(svc))
         else:
             err.print(f"building the demo neighbourhood in {store_label(settings)} …")
-            result = build_neighbourhood(svc, clock)
+            started = time.perf_counter()
+            result = build_neighbourhood(svc, clock, volunteers=volunteers)
         issue_demo_tokens(svc, result, admin_secret=admin_secret)
         caught_up(svc)
         routes = _routes(svc)
 
     if not existing:
         err.print(
-            f"{len(result.units)} units, {len(result.volunteers)} volunteers, "
-            f"{result.transactions} awards, {result.reversals} reversal"
+            f"{len(result.units)} units, {len(result.volunteers)} volunteers, {result.activities} activities "
+            f"with {result.scans} scans, a welfare day of {result.batch_lines} batch lines, {result.transactions} "
+            f"credits, {len(result.merchants)} shops with {result.redemptions} redemptions, {result.reversals} "
+            f"reversals; built and projected in {time.perf_counter() - started:.1f} s",
+            highlight=False,
         )
     if routes:
         out.print("API routes:")
         for method, path, summary in routes:
             out.print(f"  {method:<7} {path:<44} {summary}", highlight=False, markup=False)
     # The tokens last, beside the page addresses, so they are on screen when serving starts.
-    out.print("demo tokens (send as Authorization: Bearer <token>, or paste into a page):")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    out.print("demo tokens (send as Authorization: Bearer <token>, or paste into the page):")
     for role, secret in result.tokens.items():
         out.print(f"  {role:<10} {result.token_names[role]}", highlight=False)
-        out.print(f"             {secret}", highlight=False, markup=False)
+        out.print(f"             page:  http://{shown}:{port}{ROLE_PAGES[role]}", highlight=False, markup=False)
+        out.print(f"             token: {secret}", highlight=False, markup=False)
+    out.print(f"  public     role models: http://{shown}:{port}/pages/leaderboard", highlight=False, markup=False)
     if not serve_after:
         print_urls(host, port)  # serve prints them itself
     if serve_after:

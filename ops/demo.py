@@ -1,8 +1,11 @@
-"""``moralbank demo``: a made-up neighbourhood with some history, so every page has data.
+"""``moralbank demo``: a made-up neighbourhood with a month of history, so every page has data.
 
-Everything here is invented: the street, its communities and compounds, and the volunteers
-(random pairings of common surnames and given names, random member numbers and phone digits).
-A ManualClock walks through the past six weeks so the history spreads over days.
+Everything here is invented: the street, its five communities, compounds and buildings, and
+2 000 volunteers (random pairings of common surnames and given names, random member numbers
+and phone digits). A ManualClock walks through the past five weeks: volunteers register, a
+month of activities is served with real check-in and check-out scans, a welfare day is one
+batch upload, a bonus is credited by mistake and reversed, and alliance shops take points.
+Every write goes through the same commands the API uses, so the ledger's rules all apply.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from api.context import Services
+from ledger.attendance import CHECK_OUT
 from ledger.clock import ManualClock
 from ledger.domain import Unit, Volunteer
 from ops.demo_alliance import build_alliance
@@ -21,30 +25,39 @@ from ops.demo_alliance import build_alliance
 STREET = "青禾街道"
 # community -> its compounds
 COMMUNITIES: dict[str, list[str]] = {
-    "柳岸社区": ["柳岸花园", "柳岸新村"],
+    "柳岸社区": ["柳岸花园", "柳岸新村", "柳岸雅苑"],
     "杏林社区": ["杏林苑", "杏林雅居"],
-    "枫桥社区": ["枫桥嘉园", "枫桥北里"],
-    "春晖社区": ["春晖小区"],
+    "枫桥社区": ["枫桥嘉园", "枫桥北里", "枫桥南苑"],
+    "春晖社区": ["春晖小区", "春晖东苑"],
+    "桂香社区": ["桂香园", "桂香里"],
 }
 STATIONS = [("青禾志愿服务驿站", None), ("柳岸社区邻里驿站", "柳岸社区"), ("杏林苑爱心驿站", "杏林苑")]
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高梁宋郑谢韩唐冯"
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏"
 GIVEN = [
     "秀英", "桂兰", "建国", "志强", "海燕", "丽娟", "文华", "春梅", "晓东", "玉珍",
     "国庆", "淑芬", "子涵", "浩然", "雨桐", "欣怡", "宇轩", "梓萱", "明辉", "红霞",
     "德胜", "凤英", "永红", "立新", "佳怡", "俊杰", "思远", "婉清", "振华", "慧敏",
+    "金凤", "保国", "秋菊", "兰芳", "长青", "美玲", "家豪", "诗涵", "一鸣", "若曦",
+    "伟", "芳", "敏", "静", "磊", "军", "洋", "勇", "艳", "杰",
+    "娟", "涛", "明", "超", "霞", "平", "刚", "桂英", "玉兰", "志刚",
 ]
-# (memo, points per hour, typical minutes)
+# (memo, points per hour, activity length in minutes, at most points per person)
 ACTIVITIES = [
-    ("社区环境清洁", 10, (60, 120)),
-    ("敬老院陪伴", 12, (90, 180)),
-    ("垃圾分类指导", 10, (60, 90)),
-    ("义务理发", 15, (120, 180)),
-    ("文明交通劝导", 10, (60, 120)),
-    ("社区图书角整理", 8, (60, 90)),
-    ("反诈宣传进楼栋", 10, (60, 120)),
-    ("助老送餐", 12, (45, 90)),
+    ("社区环境清洁", 10, 120, 30),
+    ("敬老院陪伴", 12, 150, 40),
+    ("垃圾分类指导", 10, 90, 20),
+    ("义务理发", 15, 180, 45),
+    ("文明交通劝导", 10, 120, 25),
+    ("社区图书角整理", 8, 90, 15),
+    ("反诈宣传进楼栋", 10, 120, 25),
+    ("助老送餐", 12, 90, 20),
 ]
 WELFARE_DAY = "道德银行公益日"
+# the page each demo token logs in to
+ROLE_PAGES = {
+    "admin": "/docs", "organizer": "/pages/activity-screen", "volunteer": "/pages/volunteer", "merchant": "/pages/till",
+}
+BONUS = "月度优秀志愿者奖励"
 
 
 @dataclass
@@ -52,20 +65,33 @@ class DemoResult:
     street_id: UUID | None = None
     units: dict[str, UUID] = field(default_factory=dict)  # name -> id
     volunteers: list[Volunteer] = field(default_factory=list)
-    transactions: int = 0
+    transactions: int = 0  # points credited: scans' check-outs, batch lines, bonuses
     reversals: int = 0
+    activities: int = 0
+    scans: int = 0
+    batch_lines: int = 0
+    redemptions: int = 0
     merchants: dict[str, UUID] = field(default_factory=dict)  # shop name -> id (ops.demo_alliance)
     tokens: dict[str, str] = field(default_factory=dict)  # role -> secret
     token_names: dict[str, str] = field(default_factory=dict)  # role -> whose
 
 
-def build_neighbourhood(services: Services, clock: ManualClock, *, seed: int = 2026, weeks: int = 6) -> DemoResult:
+def made_up_names(rng: random.Random, n: int) -> list[str]:
+    """``n`` distinct names from the pools (repeats only past the pools' size, as in life)."""
+    pool = [s + g for s in SURNAMES for g in GIVEN]
+    rng.shuffle(pool)
+    return [pool[i % len(pool)] for i in range(n)]
+
+
+def build_neighbourhood(
+    services: Services, clock: ManualClock, *, seed: int = 2026, volunteers: int = 2000, days: int = 30
+) -> DemoResult:
     """Fill an empty store. ``clock`` is the services' clock; it ends at ``now``."""
     rng = random.Random(seed)
     ledger = services.ledger
     zone = ZoneInfo(services.settings.timezone)
     real_now = datetime.now(zone)
-    start = (real_now - timedelta(weeks=weeks)).replace(hour=9, minute=0, second=0, microsecond=0)
+    start = (real_now - timedelta(days=days + 6)).replace(hour=8, minute=0, second=0, microsecond=0)
     clock.set(start)
     result = DemoResult()
 
@@ -73,7 +99,7 @@ def build_neighbourhood(services: Services, clock: ManualClock, *, seed: int = 2
     def unit(name: str, kind: str, parent: UUID | None) -> Unit:
         u = ledger.create_unit(name, kind, parent)
         result.units[name] = u.id
-        clock.advance(minutes=3)
+        clock.advance(minutes=1)
         return u
 
     street = unit(STREET, "street", None)
@@ -83,71 +109,113 @@ def build_neighbourhood(services: Services, clock: ManualClock, *, seed: int = 2
         community = unit(community_name, "community", street.id)
         for compound_name in compounds:
             compound = unit(compound_name, "compound", community.id)
-            for b in range(1, rng.randint(2, 4) + 1):
+            for b in range(1, rng.randint(3, 6) + 1):
                 building = unit(f"{compound_name}{b}号楼", "building", compound.id)
                 homes.append((building.id, community.id))
-    for station_name, parent_name in STATIONS:
-        unit(station_name, "station", result.units[parent_name] if parent_name else street.id)
+    stations = [unit(name, "station", result.units[parent] if parent else street.id).id for name, parent in STATIONS]
 
-    # -- volunteers, registered over the first week
-    names: set[str] = set()
+    # -- volunteers, registered over the first days (the sign-up drive)
     community_of: dict[UUID, UUID] = {}
-    while len(names) < 60:
-        names.add(rng.choice(SURNAMES) + rng.choice(GIVEN))
-    for i, name in enumerate(sorted(names, key=lambda _: rng.random()), start=1):
+    residents: dict[UUID, list[Volunteer]] = {}
+    for i, name in enumerate(made_up_names(rng, volunteers), start=1):
         building_id, community_id = rng.choice(homes)
         v = ledger.register_volunteer(
             name, building_id, member_no=f"QH{i:04d}", phone_last4=f"{rng.randint(0, 9999):04d}"
         )
         community_of[v.id] = community_id
+        residents.setdefault(community_id, []).append(v)
         result.volunteers.append(v)
-        clock.advance(minutes=rng.randint(20, 200))
+        clock.advance(seconds=rng.randint(30, 300))
 
-    # -- activities on most days: some volunteers serve, their community awards the points
-    day = start + timedelta(days=7)
-    welfare_day = start + timedelta(weeks=weeks - 2, days=5)  # a Saturday-ish, two weeks ago
-    last_award = None
-    move_day = start + timedelta(weeks=weeks - 3, days=2)
+    # -- a month of activities, served with real scans; a welfare day; a family moves house
+    communities = [result.units[c] for c in COMMUNITIES]
+    first_day = (real_now - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    welfare_day = (real_now - timedelta(days=14)).date()
+    move_day = (real_now - timedelta(days=days // 2)).date()
+    mover = result.volunteers[-1]
+    day = first_day
     while day.date() < real_now.date():
-        if day.date() == move_day.date() and len(homes) > 1:
-            # a family moves house within the street: later points count for the new building
-            mover = result.volunteers[-1]
-            new_home, new_community = next((b, c) for b, c in homes if b != mover.unit_id)
+        if day.date() == move_day:
+            new_home, new_community = next((b, c) for b, c in homes if c != community_of[mover.id])
             clock.set(day.replace(hour=8))
             result.volunteers[-1] = ledger.move_volunteer(mover.id, new_home)
+            residents[community_of[mover.id]].remove(mover)
             community_of[mover.id] = new_community
-        if day.date() == welfare_day.date():
-            clock.set(day.replace(hour=15))
-            result.transactions += welfare_day_batch(services, street.id, rng.sample(result.volunteers, 45))
-        elif rng.random() < 0.75:
-            memo, per_hour, (lo, hi) = rng.choice(ACTIVITIES)
-            clock.set(day.replace(hour=rng.choice([9, 14, 19])))
-            for v in rng.sample(result.volunteers, rng.randint(4, 12)):
-                minutes = rng.randrange(lo, hi + 1, 15)
-                r = ledger.credit(
-                    f"demo:{day.date()}:{memo}:{v.id}", community_of[v.id], v.id, max(1, per_hour * minutes // 60),
-                    minutes=minutes, memo=memo, actor="demo",
-                )
-                last_award = r.transaction
-                result.transactions += 1
-                clock.advance(minutes=rng.randint(1, 9))
+            residents[new_community].append(result.volunteers[-1])
+        if day.date() == welfare_day:
+            clock.set(day.replace(hour=17))
+            people = rng.sample(result.volunteers, min(len(result.volunteers), max(2, len(result.volunteers) * 3 // 10)))
+            accepted = welfare_day_batch(services, street.id, people)
+            result.transactions += accepted
+            result.batch_lines += accepted
+        else:
+            for hour in sorted(rng.sample([9, 14, 19], rng.randint(2, 3))):
+                where = rng.choice(communities) if rng.random() < 0.85 else rng.choice(stations)
+                local = residents.get(where) or result.volunteers
+                others = result.volunteers
+                n = min(len(others), rng.randint(15, 45))
+                people = list({v.id: v for v in rng.sample(local, min(len(local), n * 4 // 5)) + rng.sample(others, n // 5)}.values())
+                served = serve_activity(services, clock, where, day.replace(hour=hour), rng.choice(ACTIVITIES), people, rng)
+                result.activities += 1
+                result.scans += served[0]
+                result.transactions += served[1]
         day += timedelta(days=1)
 
-    # -- one mistake, put right by a reversal
-    if last_award is not None:
+    # -- a monthly bonus per community, one of them entered twice by mistake and reversed
+    clock.set(real_now.replace(hour=8, minute=0, second=0, microsecond=0) - timedelta(days=1))
+    bonus = None
+    for community_id in communities:
+        for v in rng.sample(residents[community_id], min(3, len(residents[community_id]))):
+            bonus = ledger.credit(f"demo:bonus:{community_id}:{v.id}", community_id, v.id, 20, memo=BONUS, actor="demo")
+            result.transactions += 1
+            clock.advance(minutes=2)
+    if bonus is not None:
         clock.advance(hours=2)
-        ledger.reverse(last_award.id, memo="重复登记，撤销", actor="demo")
+        ledger.reverse(bonus.transaction.id, memo="重复登记，撤销", actor="demo")
         result.reversals += 1
 
-    # -- activities with scans (issue 4), in the organizer's community
+    # -- today's activities in the organizer's community (one awaiting approvals, one running)
     from ops.demo_activities import add_activities
 
     first_community = result.units[next(iter(COMMUNITIES))]
     add_activities(services, clock, first_community, result.volunteers, datetime.now(zone))
 
     clock.set(datetime.now(zone))
-    result.merchants = build_alliance(services, clock, result.units, result.volunteers)
+    result.merchants, result.redemptions = build_alliance(services, clock, result.units, result.volunteers)
+    result.reversals += 1 if result.redemptions else 0  # the alliance's returned purchase
     return result
+
+
+def serve_activity(
+    services: Services,
+    clock: ManualClock,
+    unit_id: UUID,
+    starts_at: datetime,
+    kind: tuple[str, int, int, int],
+    people: list[Volunteer],
+    rng: random.Random,
+) -> tuple[int, int]:
+    """One past activity: created two days before, everyone checks in around the start and out
+    around the end, each by scanning the code on the organizer's screen at that moment.
+    Returns (scans, check-outs that earned points)."""
+    att = services.attendance
+    assert att is not None
+    title, per_hour, minutes, max_points = kind
+    ends_at = starts_at + timedelta(minutes=minutes)
+    clock.set(starts_at - timedelta(days=2))
+    activity = att.create_activity(
+        title, unit_id, starts_at, ends_at, per_hour, max_points=max_points, min_minutes=30, created_by="demo"
+    )
+    # (moment, volunteer): in within 20 minutes of the start, out in the last 40 minutes
+    moments = [(starts_at + timedelta(minutes=rng.randint(-15, 20), seconds=i), v) for i, v in enumerate(people)]
+    moments += [(ends_at - timedelta(minutes=rng.randint(-5, 40), seconds=i), v) for i, v in enumerate(people)]
+    moments.sort(key=lambda m: m[0])
+    earned = 0
+    for at, v in moments:
+        clock.set(at)
+        r = att.scan_code(att.code_for(activity.id).code, v.id)
+        earned += r.action == CHECK_OUT and r.attendance.transaction_id is not None
+    return len(moments), earned
 
 
 def welfare_day_batch(services: Services, street_id: UUID, volunteers: list[Volunteer]) -> int:
@@ -190,7 +258,7 @@ def issue_demo_tokens(services: Services, result: DemoResult, *, admin_secret: s
     if result.merchants:
         shop, merchant_id = next(iter(result.merchants.items()))
         mt = ledger.issue_token("merchant", shop, subject_id=merchant_id)
-        result.tokens["merchant"], result.token_names["merchant"] = mt.secret, f"{shop} (till: /pages/till)"
+        result.tokens["merchant"], result.token_names["merchant"] = mt.secret, shop
 
 
 def existing_neighbourhood(services: Services) -> DemoResult:

@@ -202,16 +202,18 @@ def test_project_once_and_export_import(db_path: Path, tmp_path: Path, monkeypat
 def test_demo_builds_a_neighbourhood_that_verifies(db_path: Path) -> None:
     stdout, message = run("demo")
     assert "http://127.0.0.1:8000/docs" in message
-    for prefix in ("mb_a_", "mb_o_", "mb_v_"):
-        assert prefix in stdout
+    assert re.search(r"2000 volunteers, \d+ activities with \d+ scans, a welfare day of 600 batch lines", message)
+    assert re.search(r"12 shops with [1-9]\d* redemptions, 2 reversals", message)
+    for prefix, page in (("mb_a_", "/docs"), ("mb_o_", "/pages/activity-screen"), ("mb_v_", "/pages/volunteer"), ("mb_m_", "/pages/till")):
+        assert f"page:  http://127.0.0.1:8000{page}" in stdout and f"token: {prefix}" in stdout
     run("verify")
-    listing, count = run("volunteers", "list")
-    assert "60 volunteer(s)" in count and listing.count("QH0") == 60
+    listing, count = run("volunteers", "list", "--limit", "5000")
+    assert "2000 volunteer(s)" in count and len(re.findall(r"QH\d{4}", listing)) == 2000
 
     again, message = run("demo")  # keeps the store, issues new tokens
     assert "keeping it" in message and "mb_o_" in again
-    stdout, message = run("demo", "--fresh")
-    assert "building the demo" in message
+    stdout, message = run("demo", "--fresh", "--volunteers", "40")
+    assert "building the demo" in message and "40 volunteers" in message
     report, _ = run("verify")
     assert "OK" in report
 
