@@ -9,3 +9,4 @@ from ops.bench import leaderboards as _leaderboards  # noqa: E402,F401  (registe
 from ops.bench import batch as _batch  # noqa: E402,F401  (registers `bench batch`)
 from ops.bench import scans as _scans  # noqa: E402,F401  (registers `bench scans`)
 from ops.bench import redeem as _redeem  # noqa: E402,F401  (registers `bench redeem`)
+from ops.bench import verify as _verify  # noqa: E402,F401  (registers `bench verify`)
