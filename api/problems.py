@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -216,7 +217,26 @@ def _http_problem(request: Request, exc: Exception) -> ProblemResponse:
         404: "no such resource",
         405: f"{request.method} is not allowed here",
     }.get(status, title)
-    return problem(request, status, code, title, detail, headers=exc.headers)
+    headers = exc.headers
+    allow = allowed_methods(request) if status == 405 else None
+    if allow:
+        headers = {**(headers or {}), "Allow": allow}
+    return problem(request, status, code, title, detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> str | None:
+    """Every method some route serves at this path (RFC 9110 §15.5.6). Starlette's own
+    ``Allow`` names only the first route whose path matched (GET and POST /v1/activities are
+    two routes)."""
+    path, root = request.scope["path"], request.scope.get("root_path", "")
+    path = path[len(root):] if root and path.startswith(root) else path
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex, route_methods = getattr(route, "path_regex", None), route.methods
+        if route_methods and regex is not None and regex.match(path):
+            methods |= route_methods
+    return ", ".join(sorted(methods)) or None
+
 
 
 def install(app: FastAPI) -> None:
