@@ -238,7 +238,6 @@ def allowed_methods(request: Request) -> str | None:
     return ", ".join(sorted(methods)) or None
 
 
-
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _api_problem)
     app.add_exception_handler(le.LedgerError, _ledger_problem)
