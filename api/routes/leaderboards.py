@@ -28,6 +28,9 @@ router = APIRouter(prefix="/v1", tags=["leaderboards"])
         "inside a tie rows are ordered by volunteer id. Without `unit_id`: the first street. "
         "A bearer token is optional: an admin, or an organizer of the unit, sees full names."
     ),
+    # The token is optional: `{}` beside the HTTPBearer requirement FastAPI derives from the
+    # dependency (openapi_extra lists are appended to the generated ones).
+    openapi_extra={"security": [{}]},
 )
 def get_leaderboard(
     principal: OptionalPrincipal,

@@ -101,6 +101,13 @@ def test_problems_are_documented_as_problem_json(client: Any) -> None:
                 assert response["content"], (method, path, status)
 
 
+def test_a_token_is_optional_where_the_route_takes_one_but_needs_none(town: Any) -> None:
+    # The leaderboard shows full names to staff who send a token, masked ones to anyone.
+    op = town.client.get("/openapi.json").json()["paths"]["/v1/leaderboards"]["get"]
+    assert sorted(op["security"], key=len) == [{}, {"HTTPBearer": []}]
+    assert town.client.get(f"/v1/leaderboards?unit_id={town.units['street_a']}").status_code == 200
+
+
 def test_points_and_idempotency_are_documented(client: Any) -> None:
     doc = client.get("/openapi.json").json()
     credit = doc["components"]["schemas"]["CreditIn"]
