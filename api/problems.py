@@ -1,8 +1,9 @@
 """RFC 9457 problem details: every 4xx the API sends, and the one table from ledger errors
 to HTTP status and stable ``code``.
 
-Only refusals are translated here. An exception that is not a ``LedgerError`` nor one of
-the API's own ``Problem`` s is a bug and is left to surface as a 500.
+Only refusals are translated here, and a database that cannot be reached (503
+``store_unavailable``). Any other exception that is not a ``LedgerError`` nor one of the
+API's own ``Problem`` s is a bug and is left to surface as a 500.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
+from eventsourcing import persistence as es_persistence
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -78,6 +81,18 @@ class BatchUploadTooLarge(Problem):
 
 class NotReady(Problem):
     status, code, title = 503, "not_ready", "Not ready"
+
+
+# PostgreSQL down, restarting or unreachable, through psycopg or the eventsourcing library (a
+# pool that timed out waiting for a connection is one of these too): the request may be sent
+# again, with the same Idempotency-Key, a moment later. Other database errors are bugs (500).
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    es_persistence.OperationalError,
+    es_persistence.InterfaceError,
+)
+STORE_RETRY_AFTER_SECONDS = 1
 
 
 # The one table: ledger error → (HTTP status, stable code, title). The most specific class
@@ -188,6 +203,14 @@ def _ledger_problem(request: Request, exc: Exception) -> ProblemResponse:
     return problem(request, status, code, title, exc.message, headers=headers, **exc.details)
 
 
+def _store_problem(request: Request, exc: Exception) -> ProblemResponse:
+    return problem(
+        request, 503, "store_unavailable", "Store unavailable",
+        "the database cannot be reached just now; send the request again (with the same Idempotency-Key)",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def _validation_problem(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
@@ -243,6 +266,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(le.LedgerError, _ledger_problem)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(StarletteHTTPException, _http_problem)
+    for cls in STORE_UNAVAILABLE:
+        app.add_exception_handler(cls, _store_problem)
 
 
 # ---------------------------------------------------------------- OpenAPI
@@ -255,7 +280,7 @@ _DESCRIPTIONS: Mapping[int, str] = {
     409: "Refused by the ledger's state (`duplicate`, `insufficient_points`, `idempotency_conflict`, `already_reversed`, `conflict`, `code_used`, `offer_unavailable`, `limit_reached`, `activity_closed`, `activity_full`, `already_checked_out`, `not_pending`, …)",
     415: "The body is not JSON (`unsupported_media_type`)",
     422: "Invalid input (`validation_error`) or a rule of the ledger (`invalid_amount`, `unit_cycle`, `unit_kind_not_allowed`, `not_reversible`, `code_invalid`, `code_expired`, `code_wrong_activity`, …)",
-    503: "Not ready (`not_ready`)",
+    503: "Not ready (`not_ready`), or the database cannot be reached just now (`store_unavailable`, with `Retry-After`)",
 }
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

@@ -248,9 +248,21 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         return {UUID(r["originator_id"]): r["value"] for r in rows if r["topic"] in wanted}
 
 
+# When PostgreSQL is down, a request must not hang: a connection is waited for at most this long.
+# The library's default was 30 s and its recorder tries 10 times, so a request waited minutes;
+# now a read or write gives up after about 12 s and the API answers 503 ``store_unavailable``.
+POOL_TIMEOUT_SECONDS = 1
+# psycopg-pool retries a failed connect with exponential backoff (1, 2, 4, 8 … s) until this many
+# seconds have passed, then gives up and the next request starts again at 1 s; left at its
+# default (5 min), a pool came back up to the outage's length again after the server did.
+POOL_RECONNECT_SECONDS = 3.0
+
+
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        # The library builds its pool without this setting.
+        self.datastore.pool.reconnect_timeout = POOL_RECONNECT_SECONDS
         self.balances_table = self.events_table_name.removesuffix("_events") + "_balances"
         table = SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(self.balances_table))
         self.sql_create_statements.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from ledger.persistence import PostgresLedgerRecorder, SQLiteLedgerRecorder
+from ledger.persistence import POOL_TIMEOUT_SECONDS, PostgresLedgerRecorder, SQLiteLedgerRecorder
 
 
 def _topic(cls: type) -> str:
@@ -47,6 +47,7 @@ def ledger_env(url: str, *, pool_size: int = 10, max_overflow: int = 20, create_
             "POSTGRES_MAX_OVERFLOW": str(max_overflow),
             "POSTGRES_CONN_MAX_AGE": "600",
             "POSTGRES_PRE_PING": "y",
+            "POSTGRES_CONNECT_TIMEOUT": str(POOL_TIMEOUT_SECONDS),
             "POSTGRES_LOCK_TIMEOUT": "10",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
             "APPLICATION_RECORDER_TOPIC": _topic(PostgresLedgerRecorder),

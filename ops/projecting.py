@@ -3,6 +3,7 @@ until SIGTERM/SIGINT (``moralbank project``)."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from types import FrameType
 
 from projections.base import Follower, TrackingConflict
+
+log = logging.getLogger(__name__)
 
 
 def catch_up(follower: Follower) -> int:
@@ -69,7 +72,13 @@ def follow_until_signalled(
         threads.start()
         last: list[Progress] | None = None
         while not stop.wait(report_every):
-            now = progress(followers)
+            try:
+                now = progress(followers)
+            except Exception:
+                # The store is down or restarting: the followers wait and retry on their own
+                # (Follower.run), and so does this report; the worker must not exit.
+                log.warning("projection progress unavailable; retrying", exc_info=True)
+                continue
             if now != last:
                 report(now)
                 last = now

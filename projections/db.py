@@ -16,6 +16,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from ledger.persistence import POOL_RECONNECT_SECONDS, POOL_TIMEOUT_SECONDS
 from ledger.stores import is_postgres, sqlite_path
 
 
@@ -89,6 +90,11 @@ class Database:
                 max_size=pool_size,
                 kwargs={"row_factory": dict_row},
                 open=True,
+                # After PostgreSQL restarts, the pool's idle connections are dead: check each
+                # one handed out, and wait and reconnect as the ledger's pool does.
+                check=ConnectionPool.check_connection,
+                timeout=POOL_TIMEOUT_SECONDS * 10,
+                reconnect_timeout=POOL_RECONNECT_SECONDS,
             )
         else:
             self._pool = None
