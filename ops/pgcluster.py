@@ -200,13 +200,15 @@ class PgCluster:
                 atexit.unregister(self.stop)
                 self._atexit_registered = False
 
-    def restart(self, mode: str = "fast") -> None:
+    def restart(self, mode: str = "fast", *, down_for: float = 0.0) -> None:
         """Stop the server (-m fast by default; "immediate" simulates a crash) and
-        start it again on the same port and data directory."""
+        start it again on the same port and data directory, ``down_for`` seconds later."""
         if self.base_dir is None:
             raise PgClusterError("cluster not started")
         if self._running:
             self._pg_ctl_stop(mode)
+        if down_for > 0:
+            time.sleep(down_for)
         self._pg_ctl_start()
 
     def __enter__(self) -> "PgCluster":
