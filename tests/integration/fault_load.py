@@ -172,6 +172,7 @@ class Attempt:
     code: str = ""  # the problem's code, for a 4xx/5xx with a problem body
     content_type: str = ""
     body: str = ""
+    replayed: bool = False  # 2xx with Idempotent-Replayed: an earlier attempt had landed
 
 
 @dataclass
@@ -279,7 +280,8 @@ class Load:
             code = str(r.json().get("code", ""))
         if 200 <= r.status_code < 300:
             op.result = r.json()
-        return Attempt(r.status_code, seconds, code=code, content_type=ctype, body=r.text[:2000] if r.status_code >= 500 else "")
+        return Attempt(r.status_code, seconds, code=code, content_type=ctype, body=r.text[:2000] if r.status_code >= 500 else "",
+                       replayed=r.headers.get("Idempotent-Replayed") == "true")
 
 
 # ---------------------------------------------------------------- summary and checks
@@ -295,12 +297,13 @@ class Summary:
     no_answer: int
     by_status: Counter[str]
     retried_ok: int  # operations that failed at least once and landed on a retry
+    replayed: int  # retries answered with the first result (the failed attempt had landed)
     max_seconds: float
 
     def line(self) -> str:
         statuses = " ".join(f"{k}:{v}" for k, v in sorted(self.by_status.items()))
         return (f"requests {self.requests} (ops {self.ops}), 2xx {self.ok}, 4xx {self.refused}, errors {self.failed_attempts} "
-                f"(no answer {self.no_answer}), retried-then-2xx {self.retried_ok}, slowest {self.max_seconds:.2f}s [{statuses}]")
+                f"(no answer {self.no_answer}), retried-then-2xx {self.retried_ok} (replayed {self.replayed}), slowest {self.max_seconds:.2f}s [{statuses}]")
 
 
 def summarize(ops: list[Op]) -> Summary:
@@ -315,6 +318,7 @@ def summarize(ops: list[Op]) -> Summary:
         failed_attempts=sum(1 for a in attempts if a.status is None or a.status >= 500),
         no_answer=sum(1 for a in attempts if a.status is None), by_status=by_status,
         retried_ok=sum(1 for op in ops if op.ok and len(op.attempts) > 1),
+        replayed=sum(1 for a in attempts if a.replayed),
         max_seconds=max((a.seconds for a in attempts), default=0.0),
     )
 
@@ -383,3 +387,21 @@ def run_verify(env: dict[str, str], tmp_path: Path) -> str:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK" in proc.stdout, proc.stdout
     return proc.stdout
+
+
+def assert_projections_rebuild_equal(services: Any) -> dict[str, int]:
+    """Invariant 5: each projection is at the log's end and holds exactly the rows a rebuild
+    from scratch gives. Returns the positions."""
+    from projections.base import snapshot_rows
+
+    end = services.ledger.max_notification_id()
+    positions = {f.name: f.position() for f in services.followers}
+    assert set(positions.values()) == {end}, (positions, end)
+    before = {f.name: snapshot_rows(services.db, f.projection) for f in services.followers}
+    for f in services.followers:
+        f.rebuild()
+        assert f.position() == end, f.name
+    after = {f.name: snapshot_rows(services.db, f.projection) for f in services.followers}
+    for name in before:
+        assert before[name] == after[name], f"projection {name} differs from its rebuild"
+    return positions
