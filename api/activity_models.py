@@ -12,6 +12,7 @@ from ledger.activities import MAX_POINTS_PER_HOUR, NO_CHECKOUT_POLICIES
 from ledger.codes import MAX_CODE_LENGTH
 
 from api.alliance_models import ScanMerchant
+from api.datetimes import Instant
 from api.models import In, Memo, Name, Out
 
 NoCheckout = Literal["window_end", "none", "approval"]  # = ledger.activities.NO_CHECKOUT_POLICIES
@@ -24,8 +25,8 @@ class ActivityIn(In):
     title: Name
     description: Description = ""
     unit_id: UUID = Field(description="the unit that runs it; points come from its issuing account")
-    starts_at: datetime = Field(description="RFC 3339 with offset")
-    ends_at: datetime = Field(description="RFC 3339 with offset; at most 7 days after the start")
+    starts_at: Instant = Field(description="RFC 3339 with offset")
+    ends_at: Instant = Field(description="RFC 3339 with offset; at most 7 days after the start")
     points_per_hour: Annotated[StrictInt, Field(ge=0, le=MAX_POINTS_PER_HOUR)]
     capacity: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = None
     min_minutes: Annotated[StrictInt, Field(ge=0, le=24 * 60)] = 0

@@ -10,6 +10,7 @@ from pydantic import Field, StrictInt, StrictStr, StringConstraints, model_valid
 
 from merchants.rules import MAX_LIMIT, MAX_STOCK
 
+from api.datetimes import Instant
 from api.models import In, IssuedTokenOut, Memo, Name, Out, Points
 
 _NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
@@ -36,8 +37,8 @@ class OfferIn(In):
         None, description="how often one volunteer may take it per `limit_period`"
     )
     limit_period: Literal["day", "month"] | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
 
     @model_validator(mode="after")
     def _aware(self) -> "OfferIn":

@@ -3,13 +3,14 @@ their entries is in a day's root (``ledger.chain``)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 
 from api.chain_models import DailyRootOut, DailyRootsOut, ProofOut, ProvenEventOut
+from api.datetimes import Day
 from api.deps import LedgerDep, OwnVolunteer, ServicesDep, ZoneDep
 from api.problems import responses
 from ledger import chain
@@ -38,8 +39,8 @@ def daily_roots(
     services: ServicesDep,
     ledger: LedgerDep,
     zone: ZoneDep,
-    first: Annotated[date | None, Query(alias="from", description="first day (YYYY-MM-DD)")] = None,
-    last: Annotated[date | None, Query(alias="to", description="last day (YYYY-MM-DD), inclusive")] = None,
+    first: Annotated[Day | None, Query(alias="from", description="first day (YYYY-MM-DD)")] = None,
+    last: Annotated[Day | None, Query(alias="to", description="last day (YYYY-MM-DD), inclusive")] = None,
 ) -> DailyRootsOut:
     today = chain.day_of(services.clock.now(), zone)
     last = last or today

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
 
 from api import models, views
+from api.datetimes import Instant
 from api.deps import AccessDep, DbDep, LedgerDep, ServicesDep, StaffPrincipal, VisibleVolunteer, ZoneDep
 from api.leaderboards import LeaderboardOut, Metric, MoveVolunteerIn, OptionalPrincipal, Period, leaderboard
 from api.problems import responses
@@ -40,7 +40,7 @@ def get_leaderboard(
     zone: ZoneDep,
     metric: Annotated[Metric, Query(description="points earned or minutes served")] = "points",
     period: Annotated[Period, Query(description="week (from Monday), month, year or all time")] = "all",
-    at: Annotated[datetime | None, Query(description="an instant inside the period (RFC 3339); default now")] = None,
+    at: Annotated[Instant | None, Query(description="an instant inside the period (RFC 3339); default now")] = None,
     unit_id: Annotated[UUID | None, Query(description="the unit; default: the first street")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,

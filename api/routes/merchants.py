@@ -38,6 +38,7 @@ from api.deps import (
     encode_cursor,
 )
 from api.activity_models import ScanOut
+from api.datetimes import Day
 from api.commands import command
 from api.problems import Forbidden, responses
 from api.routes.scans import Scan, handles
@@ -518,8 +519,8 @@ def get_statement(
     db: DbDep,
     zone: ZoneDep,
     alliance: AllianceDep,
-    start: Annotated[date | None, Query(alias="from", description="first day (in the configured zone); default today")] = None,
-    end: Annotated[date | None, Query(alias="to", description="last day, inclusive; default = from")] = None,
+    start: Annotated[Day | None, Query(alias="from", description="first day (in the configured zone); default today")] = None,
+    end: Annotated[Day | None, Query(alias="to", description="last day, inclusive; default = from")] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
     start = start or alliance.clock.now().astimezone(zone).date()

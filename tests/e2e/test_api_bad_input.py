@@ -167,6 +167,17 @@ CASES = [
     Bad("events after negative", "GET", lambda w: "/v1/events?after=-1", 422, "validation_error"),
     Bad("events after beyond bigint", "GET", lambda w: f"/v1/events?after={2**63}", 422, "validation_error"),
     Bad("events limit too big", "GET", lambda w: "/v1/events?limit=1001", 422, "validation_error"),
+    # days and instants are RFC 3339 text, never a number read as a Unix time
+    Bad("roots day as a number", "GET", lambda w: "/v1/ledger/roots?to=0", 422, "validation_error", role="none"),
+    Bad("roots day compact", "GET", lambda w: "/v1/ledger/roots?from=20261101", 422, "validation_error", role="none"),
+    Bad("statement day as a number", "GET", lambda w: f"/v1/merchants/{w.merchant}/statement?from=0", 422, "validation_error"),
+    Bad("leaderboard instant as a number", "GET", lambda w: f"/v1/leaderboards?unit_id={w.units['street_a']}&at=1800000000",
+        422, "validation_error", role="none"),
+    Bad("activity instants as numbers", "POST", lambda w: "/v1/activities", 422, "validation_error",
+        json=lambda w: {"title": "t", "unit_id": str(w.units["community_a"]), "starts_at": 1800000000, "ends_at": 1800003600,
+                        "points_per_hour": 10}),
+    Bad("offer instant as a number", "POST", lambda w: f"/v1/merchants/{w.merchant}/offers", 422, "validation_error",
+        json=lambda w: {"title": "t", "points": 5, "starts_at": 0}),
     # the router itself
     Bad("unknown route", "GET", lambda w: "/v1/nothing-here", 404, "not_found"),
     Bad("wrong method", "PUT", lambda w: "/v1/units", 405, "method_not_allowed", json=lambda w: {}),
@@ -195,6 +206,13 @@ def test_bad_input_is_a_problem(world: Any, case: Bad) -> None:
         assert body["errors"] and all({"loc", "msg", "type"} <= e.keys() for e in body["errors"])
     if case.status == 405:
         assert response.headers["allow"]
+
+
+def test_405_allows_every_method_of_the_path(world: Any) -> None:
+    # GET and POST /v1/activities are two routes; the router alone named the first one only.
+    for path, allowed in (("/v1/activities", "GET, POST"), (f"/v1/merchants/{world.merchant}/suspension", "DELETE, POST")):
+        response = world.client.request("OPTIONS", path, headers=world.headers("admin"))
+        assert response.status_code == 405 and response.headers["allow"] == allowed, (path, response.headers)
 
 
 def test_duplicate_member_number(world: Any) -> None:
