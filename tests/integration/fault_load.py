@@ -27,7 +27,9 @@ from uuid import UUID
 
 import httpx
 
+from ledger import codes
 from ledger.accounts import volunteer_account
+from merchants.rules import parse_pay_code, redemption_key
 from ops.replay import RECORDED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +143,7 @@ class Town:
     volunteers: list[UUID]
     volunteer_tokens: dict[UUID, str]
     merchant_code: str
-    admin_principal: UUID
+    merchant_token: str
 
 
 def build_town(services: Any, volunteers: int = 12) -> Town:
@@ -156,9 +158,8 @@ def build_town(services: Any, volunteers: int = 12) -> Town:
         ids.append(v.id)
         tokens[v.id] = ledger.issue_token("volunteer", v.name, subject_id=v.id).secret
         ledger.credit(f"seed:{i}", community.id, v.id, SEED_POINTS)
-    merchant, _ = services.alliance.register_merchant("便民超市", community.id)
-    admin = ledger.authenticate(BOOTSTRAP)
-    return Town(community.id, ids, tokens, services.alliance.merchant_code(merchant.id), admin.id)
+    merchant, issued = services.alliance.register_merchant("便民超市", community.id)
+    return Town(community.id, ids, tokens, services.alliance.merchant_code(merchant.id), issued.secret)
 
 
 # ---------------------------------------------------------------- the load
@@ -177,13 +178,24 @@ class Attempt:
 
 @dataclass
 class Op:
-    kind: str  # "credit" | "payment"
+    kind: str  # "credit" | "payment" (the volunteer pays a till's code) | "redemption" (the till takes a pay code)
     key: str  # the Idempotency-Key
     volunteer_id: UUID
     points: int
     attempts: list[Attempt] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     result: dict[str, Any] | None = None  # the final 2xx body
+    pay_code: str | None = None  # a redemption's pay code, fetched once and sent again on a retry
+    fetched: int = 0  # GET pay-code answered 200 (a failed one is among the attempts)
+
+    @property
+    def ledger_tag(self) -> str:
+        """What names this request in the ledger's keys (see ``ledger_tag``)."""
+        if self.kind == "redemption":
+            assert self.pay_code is not None
+            _, fields = codes.read(SECRET.encode(), self.pay_code, kind=codes.PAY)
+            return redemption_key(parse_pay_code(fields).nonce)
+        return self.key
 
     @property
     def final(self) -> int | None:
@@ -202,7 +214,8 @@ class Op:
 
 
 class Load:
-    """Client threads sending credits (admin token) and payments (volunteer tokens) until
+    """Client threads sending credits (admin token), payments (volunteer tokens) and pay-code
+    redemptions (the merchant's token) until
     stopped; a request without a final answer is retried with the same key. Each thread works
     on its own volunteers, one request at a time, so a payment is never refused only because a
     credit sent at the same moment had not landed yet."""
@@ -240,8 +253,11 @@ class Load:
             with httpx.Client(base_url=self.base, timeout=self.timeout) as client:
                 while not self.stop_event.is_set():
                     v = rng.choice(mine)
-                    if self.payments and rng.random() < 0.4:
+                    dice = rng.random()
+                    if self.payments and dice < 0.25:
                         op = Op("payment", f"pay-{uuid.uuid4()}", v, rng.randint(1, 8))
+                    elif self.payments and dice < 0.4:
+                        op = Op("redemption", f"redeem-{uuid.uuid4()}", v, rng.randint(1, 8))
                     else:
                         op = Op("credit", f"credit-{uuid.uuid4()}", v, rng.randint(1, 10))
                     with self._lock:
@@ -261,16 +277,35 @@ class Load:
             time.sleep(0.1)
 
     def _send(self, client: httpx.Client, op: Op) -> Attempt:
+        if op.kind == "redemption" and op.pay_code is None:
+            # The volunteer's phone shows a code (nothing stored); a failure here is retried too.
+            attempt = self._request(client, op, "GET", "/v1/me/pay-code?format=json", self.town.volunteer_tokens[op.volunteer_id])
+            if attempt.status == 200:
+                op.pay_code = str(op.result["code"])  # type: ignore[index]
+                op.result = None
+                op.fetched += 1
+                return self._send(client, op)
+            assert attempt.status is None or attempt.status >= 500, attempt
+            return attempt
         if op.kind == "credit":
             url, token = "/v1/credits", BOOTSTRAP
             body: dict[str, Any] = {"volunteer_id": str(op.volunteer_id), "unit_id": str(self.town.unit_id), "points": op.points}
-        else:
+        elif op.kind == "payment":
             url, token = "/v1/me/payments", self.town.volunteer_tokens[op.volunteer_id]
             body = {"merchant_code": self.town.merchant_code, "points": op.points}
-        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": op.key}
+        else:
+            url, token = "/v1/redemptions", self.town.merchant_token
+            body = {"pay_code": op.pay_code, "points": op.points}
+        return self._request(client, op, "POST", url, token, body)
+
+    def _request(self, client: httpx.Client, op: Op, method: str, url: str, token: str,
+                 body: dict[str, Any] | None = None) -> Attempt:
+        headers = {"Authorization": f"Bearer {token}"}
+        if method == "POST":
+            headers["Idempotency-Key"] = op.key
         t0 = time.monotonic()
         try:
-            r = client.post(url, json=body, headers=headers)
+            r = client.request(method, url, json=body, headers=headers)
         except httpx.TransportError as e:  # refused, reset, timed out
             return Attempt(None, time.monotonic() - t0, error=type(e).__name__)
         seconds = time.monotonic() - t0
@@ -299,10 +334,12 @@ class Summary:
     retried_ok: int  # operations that failed at least once and landed on a retry
     replayed: int  # retries answered with the first result (the failed attempt had landed)
     max_seconds: float
+    kinds: Counter[str]
 
     def line(self) -> str:
         statuses = " ".join(f"{k}:{v}" for k, v in sorted(self.by_status.items()))
-        return (f"requests {self.requests} (ops {self.ops}), 2xx {self.ok}, 4xx {self.refused}, errors {self.failed_attempts} "
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.kinds.items()))
+        return (f"requests {self.requests} (ops {self.ops}: {kinds}), 2xx {self.ok}, 4xx {self.refused}, errors {self.failed_attempts} "
                 f"(no answer {self.no_answer}), retried-then-2xx {self.retried_ok} (replayed {self.replayed}), slowest {self.max_seconds:.2f}s [{statuses}]")
 
 
@@ -313,23 +350,28 @@ def summarize(ops: list[Op]) -> Summary:
         for a in attempts
     )
     return Summary(
-        ops=len(ops), requests=len(attempts), ok=sum(op.ok for op in ops),
+        ops=len(ops), requests=len(attempts) + sum(op.fetched for op in ops), ok=sum(op.ok for op in ops),
         refused=sum(1 for op in ops if op.final is not None and op.final >= 400),
         failed_attempts=sum(1 for a in attempts if a.status is None or a.status >= 500),
         no_answer=sum(1 for a in attempts if a.status is None), by_status=by_status,
         retried_ok=sum(1 for op in ops if op.ok and len(op.attempts) > 1),
         replayed=sum(1 for a in attempts if a.replayed),
         max_seconds=max((a.seconds for a in attempts), default=0.0),
+        kinds=Counter(op.kind for op in ops),
     )
 
 
 def api_transactions(services: Any) -> Counter[str]:
-    """The keys of every transaction recorded through the API (credits ``api:<principal>:<key>``,
-    payments ``scanpay:<volunteer>:api:<principal>:<key>``), counted from the raw log."""
+    """The tags of every transaction recorded through the API, counted from the raw log: the
+    client's key of a credit (``api:<principal>:<key>``) or a payment
+    (``scanpay:<volunteer>:api:<principal>:<key>``), the whole key of a pay-code redemption
+    (``paycode:<nonce>``)."""
     keys: Counter[str] = Counter()
     for n in services.ledger.iter_notifications(topics=[RECORDED]):
         key = json.loads(n.state)["key"]
         if key.startswith(("api:", "scanpay:")):
+            keys[key.rsplit(":", 1)[1]] += 1
+        elif key.startswith("paycode:"):
             keys[key] += 1
     return keys
 
@@ -342,17 +384,17 @@ def check_ledger(services: Any, town: Town, ops: list[Op], projected: dict[UUID,
     assert not unanswered, f"{len(unanswered)} request(s) never got a final answer, e.g. {unanswered[0]}"
     refused = Counter(f"{op.kind}:{a.status}/{a.code}" for op in ops if not op.ok for a in op.attempts[-1:])
     # The only refusal the load can meet is a payment over the balance.
-    assert set(refused) <= {"payment:409/insufficient_points"}, refused
+    assert set(refused) <= {"payment:409/insufficient_points", "redemption:409/insufficient_points"}, refused
     ledger = services.ledger
     for op in ops:
         if op.ok:
             assert op.result is not None
             txn = ledger.get_transaction(UUID(op.result["transaction_id"] if "transaction_id" in op.result else op.result["id"]))
-            assert txn.key.endswith(":" + op.key), (txn.key, op.key)
+            assert txn.key.endswith(op.ledger_tag), (txn.key, op.ledger_tag)
     keys = api_transactions(services)
     assert max(keys.values(), default=1) == 1, [k for k, n in keys.items() if n > 1][:5]
-    landed = {k.rsplit(":", 1)[1] for k in keys}
-    wanted = {op.key for op in ops if op.ok}
+    landed = set(keys)
+    wanted = {op.ledger_tag for op in ops if op.ok}
     assert landed == wanted, (f"in the ledger but not answered 2xx: {sorted(landed - wanted)[:5]}; "
                               f"answered 2xx but not in the ledger: {sorted(wanted - landed)[:5]}")
     expected = {v: SEED_POINTS for v in town.volunteers}
