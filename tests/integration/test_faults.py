@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 CLIENT_TIMEOUT = 30.0
 KILLS = 3
-LONG_OUTAGE = 16.0
+LONG_OUTAGE = 18.0
 RECOVERY_SECONDS = 3.0
 
 
