@@ -35,10 +35,16 @@ later brings it to zero, so the rows do not depend on how the log was batched (a
 the same rows); boards show only values above zero. Inside a tie, volunteers are listed in the
 order they were registered.
 
-Catch-up reads the stored events with SQL (``projections.rawlog``), decodes only the postings,
-minutes and time of a transaction, adds a step's figures up in memory (tens of thousands of
-events) and merges them with one statement per table, in the transaction that moves the
-position.
+Catch-up reads the stored events with SQL (``projections.rawlog``). On SQLite it decodes only the
+postings, minutes and time of a transaction, adds a step's figures up in memory (tens of
+thousands of events) and merges them with one statement per table, in the transaction that moves
+the position. On PostgreSQL the transactions never reach Python: the reader gives each run of
+them between two structure events (a unit or a volunteer created or moved, which go through the
+Python logic above) as a range of ids, and ONE statement (``_RUN_SQL``) reads that range of the
+events table, decodes the JSON in the server, adds the figures up exactly as ``_Step.record``
+does and merges them into ``lb_seg``, ``lb_moved`` and ``lb_totals``, in the same transaction.
+Figures pending in memory are written first, so the order of the log is kept. Both paths give
+the same rows (tested on the same log).
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ from ledger.domain import LedgerTransaction, Unit, Volunteer
 from projections.base import Projection
 from projections.boards import METRICS, PERIODS, period_keys
 from projections.db import Tx
-from projections.rawlog import RawEvent
+from projections.rawlog import RawEvent, Run
 
 DEFAULT_ZONE = "Asia/Shanghai"
 _ISSUING = "issuing:"
@@ -115,11 +121,19 @@ class LeaderboardsProjection(Projection):
     tables = ("lb_seg", "lb_moved", "lb_totals", "lb_units", "lb_people")
     reads_raw = True
     batch_size = 50_000
+    # On PostgreSQL, transactions are applied by one SQL statement per run (False: the Python
+    # path, as on SQLite; for comparing the two).
+    use_sql = True
 
     def __init__(self, zone: str = DEFAULT_ZONE) -> None:
         self.zone_name = zone
         self.zone = ZoneInfo(zone)
         self._periods: dict[str, tuple[tuple[tuple[str, str], ...], tuple[int, ...]]] = {}
+        self.sql_runs = 0  # runs applied in SQL, and their transactions (to see the path taken)
+        self.sql_events = 0
+
+    def sql_topic(self, *, postgres: bool) -> str | None:
+        return _RECORDED if postgres and self.use_sql else None
 
     def schema(self, *, postgres: bool) -> list[str]:
         return [
@@ -151,7 +165,7 @@ class LeaderboardsProjection(Projection):
         """Domain events (the library's reader), turned into what the raw reader gives."""
         self._apply(tx, [(seq, _decoded(e)) for seq, e in batch])
 
-    def apply_raw(self, tx: Tx, events: Sequence[RawEvent], mapper: Any) -> None:
+    def apply_raw(self, tx: Tx, events: Sequence[RawEvent | Run], mapper: Any) -> None:
         self._apply(tx, _decode_raw(events, mapper))
 
     def _apply(self, tx: Tx, events: Iterable[tuple[int, Any]]) -> None:
@@ -159,11 +173,16 @@ class LeaderboardsProjection(Projection):
         step = _Step(self, tx)
         step.preload({
             account[10:]
-            for _, e in batch if isinstance(e, tuple)
+            for _, e in batch if isinstance(e, tuple) and not isinstance(e, Run)
             for p in e[0] for account in (p["source"], p["destination"]) if account.startswith(_VOLUNTEER)
         })
         for seq, e in batch:
-            if isinstance(e, tuple):
+            if isinstance(e, Run):  # (a NamedTuple: before the decoded transactions' tuples)
+                step.flush()  # what is pending comes first in the log
+                tx.execute(_RUN_SQL.format(events=e.table), {"lo": e.lo, "hi": e.hi, "topic": e.topic, "zone": self.zone_name})
+                self.sql_runs += 1
+                self.sql_events += e.count
+            elif isinstance(e, tuple):
                 step.record(*e)
             elif isinstance(e, Unit.Created):  # type: ignore[attr-defined]
                 uid = e.originator_id.hex
@@ -199,10 +218,12 @@ def _decoded(e: Any) -> Any:
     return e
 
 
-def _decode_raw(events: Sequence[RawEvent], mapper: Any) -> Iterator[tuple[int, Any]]:
+def _decode_raw(events: Sequence[RawEvent | Run], mapper: Any) -> Iterator[tuple[int, Any]]:
     loads = json.loads
     for r in events:
-        if r.topic == _RECORDED:
+        if isinstance(r, Run):
+            yield r.lo, r
+        elif r.topic == _RECORDED:
             d = loads(r.state)
             yield r.id, (d["postings"], d["minutes"], d["at"]["_data_"])
         else:
@@ -377,6 +398,112 @@ class _Step:
         self.seg.clear()
         self.moved.clear()
         self.totals.clear()
+
+
+# One run of LedgerTransaction.Recorded events (ids %(lo)s to %(hi)s of the events table), applied
+# in PostgreSQL exactly as ``_Step.record`` and ``_Step.flush`` apply them in Python:
+# - ``p``: every posting, with its transaction's minutes and local day (cut in %(zone)s);
+# - ``v``: per transaction and volunteer, points earned (flows from or back to issuing accounts,
+#   with the posting's own minutes), redeemed (net flows to merchants), and minutes = own minutes
+#   plus the transaction's, following the sign of the points;
+# - ``i``: per transaction and issuing unit, the net points issued (rows only when not zero);
+# - ``w``: ``v`` for volunteers this projection knows, with their number, home and mover flag;
+# - ``anc``/``homes``: each unit's ancestry from ``lb_units`` (the unit first) and its chain of
+#   unit numbers, root first, padded with 0 (``whole`` as ``_Step.chain`` is not None);
+# then ``lb_seg`` gets the rows of non-movers with a whole chain, ``lb_moved`` those of the
+# others (one per unit of the ancestry), both only for points not zero, and ``lb_totals`` every
+# volunteer's and issuing unit's figures rolled up to every ancestor (zeros included, as Python
+# writes them).
+_RUN_SQL = """
+WITH p AS (
+  SELECT (j->>'minutes')::bigint AS tmin,
+         ((j->'at'->>'_data_')::timestamptz AT TIME ZONE %(zone)s)::date AS d,
+         t.id, q->>'source' AS src, q->>'destination' AS dst, (q->>'amount')::bigint AS amount,
+         coalesce((q->>'minutes')::bigint, 0) AS own
+  FROM (SELECT notification_id AS id, convert_from(state, 'UTF8')::jsonb AS j FROM {events}
+        WHERE notification_id BETWEEN %(lo)s AND %(hi)s AND topic = %(topic)s) AS t
+  CROSS JOIN LATERAL jsonb_array_elements(j->'postings') AS q
+), f AS (
+  SELECT id, d, tmin, left(src, 8) = 'issuing:' AS from_issuing, left(dst, 8) = 'issuing:' AS to_issuing,
+         src, dst, amount, own
+  FROM p
+), v AS (
+  SELECT id, d, vid, sum(earned) AS points, sum(redeemed) AS redeemed,
+         sum(own) + sign(sum(earned))::bigint * min(tmin) AS minutes
+  FROM (
+    SELECT id, d, tmin,
+      CASE WHEN from_issuing THEN CASE WHEN left(dst, 10) = 'volunteer:' THEN substr(dst, 11) END
+           WHEN to_issuing THEN CASE WHEN left(src, 10) = 'volunteer:' THEN substr(src, 11) END
+           WHEN left(dst, 9) = 'merchant:' AND left(src, 10) = 'volunteer:' THEN substr(src, 11)
+           WHEN left(src, 9) = 'merchant:' AND left(dst, 10) = 'volunteer:' THEN substr(dst, 11) END AS vid,
+      CASE WHEN from_issuing THEN amount WHEN to_issuing THEN -amount ELSE 0 END AS earned,
+      CASE WHEN from_issuing OR to_issuing THEN 0 WHEN left(dst, 9) = 'merchant:' THEN amount ELSE -amount END AS redeemed,
+      CASE WHEN from_issuing THEN own WHEN to_issuing THEN -own ELSE 0 END AS own
+    FROM f
+  ) AS x
+  WHERE vid IS NOT NULL
+  GROUP BY id, d, vid
+), i AS (
+  SELECT d, unit, sum(amount) AS issued FROM (
+    SELECT id, d, CASE WHEN from_issuing THEN substr(src, 9) ELSE substr(dst, 9) END AS unit,
+           sum(CASE WHEN from_issuing THEN amount ELSE -amount END) AS amount
+    FROM f WHERE from_issuing OR to_issuing GROUP BY 1, 2, 3
+  ) AS per_txn WHERE amount <> 0 GROUP BY 1, 2
+), anc AS (
+  SELECT u.unit_id AS home, x.aid AS unit, a.seq, x.ord, cardinality(string_to_array(u.ancestry, ',')) AS len
+  FROM lb_units u CROSS JOIN LATERAL unnest(string_to_array(u.ancestry, ',')) WITH ORDINALITY AS x(aid, ord)
+  LEFT JOIN lb_units a ON a.unit_id = x.aid
+), homes AS (
+  SELECT home, max(len) <= 4 AND count(seq) = count(*) AS whole,
+         coalesce(max(seq) FILTER (WHERE ord = len), 0) AS a0, coalesce(max(seq) FILTER (WHERE ord = len - 1), 0) AS a1,
+         coalesce(max(seq) FILTER (WHERE ord = len - 2), 0) AS a2, coalesce(max(seq) FILTER (WHERE ord = len - 3), 0) AS a3
+  FROM anc GROUP BY home
+), w AS MATERIALIZED (
+  SELECT v.d, v.points, v.redeemed, v.minutes, pe.n, pe.home_unit_id AS home, pe.mover <> 0 OR NOT h.whole AS moved,
+         h.a0, h.a1, h.a2, h.a3
+  FROM v JOIN lb_people pe ON pe.volunteer_id = v.vid JOIN homes h ON h.home = pe.home_unit_id
+), earned AS (  -- per volunteer and day: the board rows' figures
+  SELECT d, n, home, moved, a0, a1, a2, a3, sum(points) AS points, sum(minutes) AS minutes
+  FROM w WHERE points <> 0 GROUP BY d, n, home, moved, a0, a1, a2, a3
+), coded AS (
+  SELECT e.*, c.p FROM earned e CROSS JOIN LATERAL (VALUES
+    (100000000 + (date_part('year', e.d - (date_part('isodow', e.d)::int - 1)) * 10000
+                  + date_part('month', e.d - (date_part('isodow', e.d)::int - 1)) * 100
+                  + date_part('day', e.d - (date_part('isodow', e.d)::int - 1)))::int),
+    (200000000 + (date_part('year', e.d) * 10000 + date_part('month', e.d) * 100 + 1)::int),
+    (300000000 + (date_part('year', e.d) * 10000 + 101)::int),
+    (400000000)) AS c(p)
+), seg AS (
+  INSERT INTO lb_seg (a0, a1, a2, a3, p, volunteer, points, minutes)
+  SELECT a0, a1, a2, a3, p, n, sum(points), sum(minutes) FROM coded WHERE NOT moved
+  GROUP BY a0, a1, a2, p, a3, n ORDER BY a0, a1, a2, p, a3, n
+  ON CONFLICT (a0, a1, a2, p, a3, volunteer) DO UPDATE
+  SET points = lb_seg.points + excluded.points, minutes = lb_seg.minutes + excluded.minutes
+), moved AS (
+  INSERT INTO lb_moved (unit, p, volunteer, points, minutes)
+  SELECT a.seq, c.p, c.n, sum(c.points), sum(c.minutes) FROM coded c JOIN anc a ON a.home = c.home
+  WHERE c.moved AND a.seq IS NOT NULL GROUP BY a.seq, c.p, c.n ORDER BY 1, 2, 3
+  ON CONFLICT (unit, p, volunteer) DO UPDATE
+  SET points = lb_moved.points + excluded.points, minutes = lb_moved.minutes + excluded.minutes
+), per_day AS (  -- per unit and day: the totals' figures, before the roll-up
+  SELECT home AS unit, d, 0::numeric AS issued, sum(points) AS earned, sum(redeemed) AS redeemed, sum(minutes) AS minutes
+  FROM w GROUP BY home, d
+  UNION ALL
+  SELECT unit, d, issued, 0, 0, 0 FROM i
+)
+INSERT INTO lb_totals (unit_id, period_kind, period_start, issued, earned, redeemed, minutes)
+SELECT a.unit, k.kind, k.start, sum(t.issued), sum(t.earned), sum(t.redeemed), sum(t.minutes)
+FROM per_day t JOIN anc a ON a.home = t.unit
+CROSS JOIN LATERAL (VALUES
+  ('week', to_char(t.d - (date_part('isodow', t.d)::int - 1), 'YYYY-MM-DD')),
+  ('month', to_char(t.d, 'YYYY-MM-01')),
+  ('year', to_char(t.d, 'YYYY-01-01')),
+  ('all', '')) AS k(kind, start)
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (unit_id, period_kind, period_start) DO UPDATE
+SET issued = lb_totals.issued + excluded.issued, earned = lb_totals.earned + excluded.earned,
+    redeemed = lb_totals.redeemed + excluded.redeemed, minutes = lb_totals.minutes + excluded.minutes
+"""
 
 
 def _add(rows: dict[Any, list[int]], key: Any, points: int, minutes: int) -> None:

@@ -6,6 +6,11 @@ needs a few fields of a few topics reads ``(id, topic, originator id, version, s
 filtered by topic in SQL, and decodes only what it needs from the stored JSON (the library's JSON
 transcoder: UUIDs as ``{"_type_": "uuid_hex", "_data_": …}``, datetimes as ``datetime_iso``).
 
+A projection that applies one topic set-based in SQL (the leaderboards on PostgreSQL) can ask for
+that topic as *runs* instead of rows: a ``Run`` is a maximal range of ids holding only events of
+that topic among the wanted ones, and the projection reads their state in the server; no state of
+those events travels to Python.
+
 A page is a range of notification ids, ``(after, end]``. ``end`` is at most the highest id in the
 log when the page is read: on PostgreSQL every insert into the events table holds its EXCLUSIVE
 lock until it commits, so once an id is visible no lower id can still appear, and a position may
@@ -37,6 +42,18 @@ class RawEvent(NamedTuple):
         return StoredEvent(UUID(self.originator_id), self.originator_version, self.topic, self.state)
 
 
+class Run(NamedTuple):
+    """Events of one topic, ``lo`` to ``hi`` inclusive, with no other wanted event between them
+    (for a projection to read in SQL from ``table``)."""
+
+    lo: int
+    hi: int
+    count: int
+    size: int  # bytes of stored state
+    table: str
+    topic: str
+
+
 class RawLog:
     """The ledger's events table, read inside a projection's own transaction."""
 
@@ -45,6 +62,16 @@ class RawLog:
         recorder: Any = ledger.recorder
         if postgres:
             table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+            self.table = table
+            # Runs of one topic: number the other wanted events in order; the events of the topic
+            # between the same two others are one run.
+            self._runs = (
+                "SELECT min(id) AS lo, max(id) AS hi, count(*) AS n, sum(size) AS size FROM ("
+                "SELECT notification_id AS id, topic, octet_length(state) AS size, "
+                "count(*) FILTER (WHERE topic <> %s) OVER (ORDER BY notification_id) AS run "
+                f"FROM {table} WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s)) AS e "
+                "WHERE topic = %s GROUP BY run ORDER BY lo"
+            )
             self._max = f"SELECT max(notification_id) AS n FROM {table}"
             self._page = (
                 f"SELECT notification_id AS id, topic, originator_id::text AS oid, originator_version AS v, state "
@@ -53,6 +80,7 @@ class RawLog:
             )
         else:
             table = recorder.events_table_name
+            self.table = table
             self._max = f"SELECT max(rowid) AS n FROM {table}"
             self._page = (
                 f"SELECT rowid AS id, topic, originator_id AS oid, originator_version AS v, state "
@@ -74,3 +102,23 @@ class RawLog:
         else:
             rows = tx.all(self._page.format(marks=", ".join(["%s"] * len(topics))), (after, end, *topics))
         return [RawEvent(int(r["id"]), r["topic"], str(r["oid"]), int(r["v"]), bytes(r["state"])) for r in rows], end
+
+    def page_runs(self, tx: Tx, after: int, span: int, topics: Sequence[str], run_topic: str) -> tuple[list[RawEvent | Run], int]:
+        """Like ``page``, but the events of ``run_topic`` come as ``Run``s (PostgreSQL only), in
+        id order among the other events."""
+        assert self.postgres, "runs are read in PostgreSQL"
+        end = min(after + span, self.end(tx))
+        if end <= after:
+            return [], after
+        others = [t for t in topics if t != run_topic]
+        rows = tx.all(self._page, (after, end, others)) if others else []
+        items: list[RawEvent | Run] = [
+            RawEvent(int(r["id"]), r["topic"], str(r["oid"]), int(r["v"]), bytes(r["state"])) for r in rows
+        ]
+        runs = [
+            Run(int(r["lo"]), int(r["hi"]), int(r["n"]), int(r["size"]), self.table, run_topic)
+            for r in tx.all(self._runs, (run_topic, after, end, list(topics), run_topic))
+        ]
+        if runs:
+            items = sorted(items + runs, key=lambda item: item.id if isinstance(item, RawEvent) else item.lo)  # type: ignore[union-attr]
+        return items, end
