@@ -297,4 +297,11 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def add_schema(openapi: dict[str, Any]) -> dict[str, Any]:
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = ProblemDetail.model_json_schema(ref_template="#/components/schemas/{model}")
+    # Every /v1 operation reads or writes the store, so any of them may answer 503
+    # store_unavailable while the database cannot be reached.
+    for path, item in openapi.get("paths", {}).items():
+        if path.startswith("/v1/"):
+            for op in item.values():
+                if isinstance(op, dict) and "responses" in op:
+                    op["responses"].setdefault("503", responses(503)[503])
     return openapi

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from e2e_contract import CheckedClient
+from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.context import Services
@@ -88,3 +89,36 @@ def test_each_app_has_its_own_registry(services: Services) -> None:
     two.get("/healthz")
     assert sample(one.get("/metrics").text, "moralbank_http_requests_total", method="GET", route="/healthz", status="200") == 3
     assert sample(two.get("/metrics").text, "moralbank_http_requests_total", method="GET", route="/healthz", status="200") == 1
+
+
+def test_a_store_that_cannot_be_reached_answers_503_store_unavailable(world: Any, monkeypatch: Any) -> None:
+    """PostgreSQL down or restarting (psycopg's or the eventsourcing library's
+    OperationalError, a pool timeout) is a 503 problem the client may retry, not a 500."""
+    import psycopg
+    from eventsourcing.persistence import OperationalError
+    from psycopg_pool import PoolTimeout
+
+    client = world.client
+    for error in (psycopg.OperationalError("server closed the connection"), OperationalError("down"), PoolTimeout("no connection")):
+        def fail(*args: Any, _e: Exception = error, **kwargs: Any) -> Any:
+            raise _e
+
+        monkeypatch.setattr(world.services.ledger, "get_unit", fail)
+        response = client.post(
+            "/v1/credits", headers={**world.headers("admin"), "Idempotency-Key": "store-down"},
+            json={"volunteer_id": str(world.vol_own), "unit_id": str(world.units["community_a"]), "points": 1},
+        )
+        assert response.status_code == 503, response.text
+        assert response.json()["code"] == "store_unavailable"
+        assert response.headers["retry-after"] == "1"
+        assert "Traceback" not in response.text
+    # A programming error is still a bug (500), not hidden as an outage.
+    def bug(*args: Any, **kwargs: Any) -> Any:
+        raise psycopg.ProgrammingError("bad sql")
+
+    monkeypatch.setattr(world.services.ledger, "get_unit", bug)
+    raw = TestClient(world.client.app, raise_server_exceptions=False)
+    assert raw.post(
+        "/v1/credits", headers={**world.headers("admin"), "Idempotency-Key": "store-bug"},
+        json={"volunteer_id": str(world.vol_own), "unit_id": str(world.units["community_a"]), "points": 1},
+    ).status_code == 500
