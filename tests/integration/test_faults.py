@@ -31,7 +31,11 @@ from ops.wiring import build_services, close_services
 
 pytestmark = pytest.mark.slow
 
-CLIENT_TIMEOUT = 30.0
+CLIENT_TIMEOUT = 45.0
+# A request gives up on the store after about 12 s (ledger.persistence.POOL_TIMEOUT_SECONDS, tried
+# 10 times); a payment queued behind the group committer's failing batch can wait twice that.
+# Before the fix, requests waited for the whole outage plus the pool's backoff, and none failed.
+MAX_ANSWER_SECONDS = 35.0
 KILLS = 3
 LONG_OUTAGE = 18.0
 RECOVERY_SECONDS = 3.0
@@ -88,7 +92,7 @@ def test_postgres_restart_under_load(tmp_path: Path) -> None:
             assert all(a.status == 503 and a.code == "store_unavailable" for a in failed), failed[:3]
             assert all(a.content_type.startswith("application/problem+json") for a in failed), failed[:3]
             assert not any("Traceback" in a.body for a in failed)
-            assert max(a.seconds for a in attempts) < CLIENT_TIMEOUT - 2
+            assert max(a.seconds for a in attempts) < MAX_ANSWER_SECONDS
             # The long outage hit the load; those requests failed and landed on retry.
             assert failed and summary.retried_ok >= 1, summary
             assert summary.ok >= 50, summary
