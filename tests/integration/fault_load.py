@@ -1,6 +1,6 @@
 """Helpers of the fault tests (test_faults.py): a real ``moralbank serve`` / ``moralbank project``
 process on a given store, a small town set up in the test process, and client threads that send
-credits and payments with an ``Idempotency-Key``, record every attempt and its answer, and retry
+credits, payments and pay-code redemptions with an ``Idempotency-Key``, record every attempt and its answer, and retry
 a request that got no answer or a 5xx with the same key until it gets a final one.
 
 The checks afterwards: every request answered 2xx (finally) is in the ledger under its key, no
@@ -230,6 +230,7 @@ class Load:
                          for i in range(threads)]
         self._rng = random.Random(seed)
         self.errors: list[BaseException] = []
+        self.retry_deadline = float("inf")  # set by finish()
 
     def start(self) -> "Load":
         for t in self._threads:
@@ -272,7 +273,7 @@ class Load:
             op.attempts.append(attempt)
             if attempt.status is not None and attempt.status < 500:
                 return
-            if self.stop_event.is_set() and time.monotonic() > getattr(self, "retry_deadline", float("inf")):
+            if self.stop_event.is_set() and time.monotonic() > self.retry_deadline:
                 return
             time.sleep(0.1)
 
@@ -407,8 +408,8 @@ def check_ledger(services: Any, town: Town, ops: list[Op], projected: dict[UUID,
 
 
 def projected_balances(base: str, town: Town, timeout: float = 60) -> dict[UUID, int]:
-    """The server's read side (GET .../account), once its projections have caught up with the
-    log: polled until two reads in a row agree with the write side's log end."""
+    """The server's read side (GET .../account), once /readyz reports every projection at the
+    log's end (a 503 from /readyz, e.g. while the store recovers, is polled again)."""
     headers = {"Authorization": f"Bearer {BOOTSTRAP}"}
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=base, timeout=10, headers=headers) as client:
