@@ -215,7 +215,10 @@ def project(
                 err.print(f"{f.name}: applied {n} notification(s) in {seconds:.2f}s, at {f.position()}")
             return
         err.print(f"following {', '.join(f.name for f in svc.followers)} on {store_label(settings)}; Ctrl-C to stop")
-        err.print(_progress_table(progress(svc.followers)))
+        try:
+            err.print(_progress_table(progress(svc.followers)))
+        except Exception as e:  # the store may be restarting: the followers wait for it on their own
+            err.print(f"[yellow]note:[/] no progress to show yet ({type(e).__name__}: {e})", highlight=False)
 
         def report(rows: list[Progress]) -> None:
             err.print("  ".join(f"{p.name} {p.position}/{p.log_end} (lag {p.lag})" for p in rows), highlight=False)
