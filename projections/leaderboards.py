@@ -179,6 +179,12 @@ class LeaderboardsProjection(Projection):
         for seq, e in batch:
             if isinstance(e, Run):  # (a NamedTuple: before the decoded transactions' tuples)
                 step.flush()  # what is pending comes first in the log
+                if not step.tuned:
+                    # JIT would compile this statement for seconds, every time; its aggregates
+                    # want more memory than the default rather than spilling to disk.
+                    tx.execute("SET LOCAL jit = off")
+                    tx.execute("SET LOCAL work_mem = '128MB'")
+                    step.tuned = True
                 tx.execute(_RUN_SQL.format(events=e.table), {"lo": e.lo, "hi": e.hi, "topic": e.topic, "zone": self.zone_name})
                 self.sql_runs += 1
                 self.sql_events += e.count
@@ -246,6 +252,7 @@ class _Step:
         # (unit, period keys) -> [issued, earned, redeemed, minutes], rolled up once per flush
         self.pending: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]] = {}
         self.totals: dict[tuple[str, str, str], list[int]] = {}
+        self.tuned = False  # the transaction's settings for the SQL path are made
 
     # -- what is known about units and volunteers
 
@@ -402,12 +409,15 @@ class _Step:
 
 # One run of LedgerTransaction.Recorded events (ids %(lo)s to %(hi)s of the events table), applied
 # in PostgreSQL exactly as ``_Step.record`` and ``_Step.flush`` apply them in Python:
-# - ``p``: every posting, with its transaction's minutes and local day (cut in %(zone)s);
+# - ``f``: every posting (the JSON parsed once per event), with its transaction's minutes and local
+#   day (cut in %(zone)s), the volunteer it concerns, the issuing unit, and its signed figures;
 # - ``v``: per transaction and volunteer, points earned (flows from or back to issuing accounts,
 #   with the posting's own minutes), redeemed (net flows to merchants), and minutes = own minutes
 #   plus the transaction's, following the sign of the points;
 # - ``i``: per transaction and issuing unit, the net points issued (rows only when not zero);
-# - ``w``: ``v`` for volunteers this projection knows, with their number, home and mover flag;
+# - ``w``: ``v`` for volunteers this projection knows (and whose home it knows), with their number
+#   and home; ``days``: each local day's period codes and starts; ``coded``: per volunteer and
+#   period code, the figures of the transactions with points not zero, and where they count;
 # - ``anc``/``homes``: each unit's ancestry from ``lb_units`` (the unit first) and its chain of
 #   unit numbers, root first, padded with 0 (``whole`` as ``_Step.chain`` is not None);
 # then ``lb_seg`` gets the rows of non-movers with a whole chain, ``lb_moved`` those of the
@@ -415,41 +425,34 @@ class _Step:
 # volunteer's and issuing unit's figures rolled up to every ancestor (zeros included, as Python
 # writes them).
 _RUN_SQL = """
-WITH p AS (
-  SELECT (j->>'minutes')::bigint AS tmin,
-         ((j->'at'->>'_data_')::timestamptz AT TIME ZONE %(zone)s)::date AS d,
-         t.id, q->>'source' AS src, q->>'destination' AS dst, (q->>'amount')::bigint AS amount,
-         coalesce((q->>'minutes')::bigint, 0) AS own
-  FROM (SELECT notification_id AS id, convert_from(state, 'UTF8')::jsonb AS j FROM {events}
-        WHERE notification_id BETWEEN %(lo)s AND %(hi)s AND topic = %(topic)s) AS t
-  CROSS JOIN LATERAL jsonb_array_elements(j->'postings') AS q
-), f AS (
-  SELECT id, d, tmin, left(src, 8) = 'issuing:' AS from_issuing, left(dst, 8) = 'issuing:' AS to_issuing,
-         src, dst, amount, own
-  FROM p
+WITH f AS MATERIALIZED (  -- the postings, each field decoded once
+  SELECT e.notification_id AS id, r.minutes AS tmin, ((r.at->>'_data_')::timestamptz AT TIME ZONE %(zone)s)::date AS d,
+         CASE WHEN left(q.source, 8) = 'issuing:' THEN CASE WHEN left(q.destination, 10) = 'volunteer:' THEN substr(q.destination, 11) END
+              WHEN left(q.destination, 8) = 'issuing:' THEN CASE WHEN left(q.source, 10) = 'volunteer:' THEN substr(q.source, 11) END
+              WHEN left(q.destination, 9) = 'merchant:' AND left(q.source, 10) = 'volunteer:' THEN substr(q.source, 11)
+              WHEN left(q.source, 9) = 'merchant:' AND left(q.destination, 10) = 'volunteer:' THEN substr(q.destination, 11)
+         END AS vid,
+         CASE WHEN left(q.source, 8) = 'issuing:' THEN substr(q.source, 9)
+              WHEN left(q.destination, 8) = 'issuing:' THEN substr(q.destination, 9) END AS issuer,
+         CASE WHEN left(q.source, 8) = 'issuing:' THEN q.amount
+              WHEN left(q.destination, 8) = 'issuing:' THEN -q.amount ELSE 0 END AS earned,
+         CASE WHEN left(q.source, 8) = 'issuing:' OR left(q.destination, 8) = 'issuing:' THEN 0
+              WHEN left(q.destination, 9) = 'merchant:' THEN q.amount ELSE -q.amount END AS redeemed,
+         CASE WHEN left(q.source, 8) = 'issuing:' THEN coalesce(q.minutes, 0)
+              WHEN left(q.destination, 8) = 'issuing:' THEN -coalesce(q.minutes, 0) ELSE 0 END AS own
+  FROM {events} e
+  CROSS JOIN LATERAL json_to_record(convert_from(e.state, 'UTF8')::json) AS r(minutes bigint, at json, postings json)
+  CROSS JOIN LATERAL json_to_recordset(r.postings) AS q(source text, destination text, amount bigint, minutes bigint)
+  WHERE e.notification_id BETWEEN %(lo)s AND %(hi)s AND e.topic = %(topic)s
 ), v AS (
   SELECT id, d, vid, sum(earned) AS points, sum(redeemed) AS redeemed,
          sum(own) + sign(sum(earned))::bigint * min(tmin) AS minutes
-  FROM (
-    SELECT id, d, tmin,
-      CASE WHEN from_issuing THEN CASE WHEN left(dst, 10) = 'volunteer:' THEN substr(dst, 11) END
-           WHEN to_issuing THEN CASE WHEN left(src, 10) = 'volunteer:' THEN substr(src, 11) END
-           WHEN left(dst, 9) = 'merchant:' AND left(src, 10) = 'volunteer:' THEN substr(src, 11)
-           WHEN left(src, 9) = 'merchant:' AND left(dst, 10) = 'volunteer:' THEN substr(dst, 11) END AS vid,
-      CASE WHEN from_issuing THEN amount WHEN to_issuing THEN -amount ELSE 0 END AS earned,
-      CASE WHEN from_issuing OR to_issuing THEN 0 WHEN left(dst, 9) = 'merchant:' THEN amount ELSE -amount END AS redeemed,
-      CASE WHEN from_issuing THEN own WHEN to_issuing THEN -own ELSE 0 END AS own
-    FROM f
-  ) AS x
-  WHERE vid IS NOT NULL
-  GROUP BY id, d, vid
+  FROM f WHERE vid IS NOT NULL GROUP BY id, d, vid
 ), i AS (
-  SELECT d, unit, sum(amount) AS issued FROM (
-    SELECT id, d, CASE WHEN from_issuing THEN substr(src, 9) ELSE substr(dst, 9) END AS unit,
-           sum(CASE WHEN from_issuing THEN amount ELSE -amount END) AS amount
-    FROM f WHERE from_issuing OR to_issuing GROUP BY 1, 2, 3
-  ) AS per_txn WHERE amount <> 0 GROUP BY 1, 2
-), anc AS (
+  SELECT d, issuer AS unit, sum(amount) AS issued FROM (
+    SELECT id, d, issuer, sum(earned) AS amount FROM f WHERE issuer IS NOT NULL GROUP BY id, d, issuer
+  ) AS per_txn WHERE amount <> 0 GROUP BY d, issuer
+), anc AS MATERIALIZED (
   SELECT u.unit_id AS home, x.aid AS unit, a.seq, x.ord, cardinality(string_to_array(u.ancestry, ',')) AS len
   FROM lb_units u CROSS JOIN LATERAL unnest(string_to_array(u.ancestry, ',')) WITH ORDINALITY AS x(aid, ord)
   LEFT JOIN lb_units a ON a.unit_id = x.aid
@@ -458,47 +461,52 @@ WITH p AS (
          coalesce(max(seq) FILTER (WHERE ord = len), 0) AS a0, coalesce(max(seq) FILTER (WHERE ord = len - 1), 0) AS a1,
          coalesce(max(seq) FILTER (WHERE ord = len - 2), 0) AS a2, coalesce(max(seq) FILTER (WHERE ord = len - 3), 0) AS a3
   FROM anc GROUP BY home
+), days AS MATERIALIZED (  -- each local day's period codes and starts, computed once
+  SELECT d, ws,
+         100000000 + (date_part('year', ws) * 10000 + date_part('month', ws) * 100 + date_part('day', ws))::int AS pw,
+         200000000 + (date_part('year', d) * 10000 + date_part('month', d) * 100 + 1)::int AS pm,
+         300000000 + (date_part('year', d) * 10000 + 101)::int AS py,
+         to_char(ws, 'YYYY-MM-DD') AS sw, to_char(d, 'YYYY-MM-01') AS sm, to_char(d, 'YYYY-01-01') AS sy
+  FROM (SELECT d, d - (date_part('isodow', d)::int - 1) AS ws FROM (SELECT DISTINCT d FROM f) AS x) AS y
 ), w AS MATERIALIZED (
-  SELECT v.d, v.points, v.redeemed, v.minutes, pe.n, pe.home_unit_id AS home, pe.mover <> 0 OR NOT h.whole AS moved,
-         h.a0, h.a1, h.a2, h.a3
+  SELECT v.d, v.points, v.redeemed, v.minutes, pe.n, pe.home_unit_id AS home
   FROM v JOIN lb_people pe ON pe.volunteer_id = v.vid JOIN homes h ON h.home = pe.home_unit_id
-), earned AS (  -- per volunteer and day: the board rows' figures
-  SELECT d, n, home, moved, a0, a1, a2, a3, sum(points) AS points, sum(minutes) AS minutes
-  FROM w WHERE points <> 0 GROUP BY d, n, home, moved, a0, a1, a2, a3
-), coded AS (
-  SELECT e.*, c.p FROM earned e CROSS JOIN LATERAL (VALUES
-    (100000000 + (date_part('year', e.d - (date_part('isodow', e.d)::int - 1)) * 10000
-                  + date_part('month', e.d - (date_part('isodow', e.d)::int - 1)) * 100
-                  + date_part('day', e.d - (date_part('isodow', e.d)::int - 1)))::int),
-    (200000000 + (date_part('year', e.d) * 10000 + date_part('month', e.d) * 100 + 1)::int),
-    (300000000 + (date_part('year', e.d) * 10000 + 101)::int),
-    (400000000)) AS c(p)
+), coded AS MATERIALIZED (  -- the board rows' figures per volunteer and period, with the volunteer's place
+  SELECT c.n, c.p, c.points, c.minutes, pe.home_unit_id AS home, pe.mover <> 0 OR NOT h.whole AS moved,
+         h.a0, h.a1, h.a2, h.a3
+  FROM (
+    SELECT e.n, k.p, sum(e.points) AS points, sum(e.minutes) AS minutes
+    FROM (SELECT n, d, sum(points) AS points, sum(minutes) AS minutes FROM w WHERE points <> 0 GROUP BY n, d) AS e
+    JOIN days ON days.d = e.d
+    CROSS JOIN LATERAL (VALUES (days.pw), (days.pm), (days.py), (400000000)) AS k(p)
+    GROUP BY e.n, k.p
+  ) AS c JOIN lb_people pe ON pe.n = c.n JOIN homes h ON h.home = pe.home_unit_id
 ), seg AS (
   INSERT INTO lb_seg (a0, a1, a2, a3, p, volunteer, points, minutes)
-  SELECT a0, a1, a2, a3, p, n, sum(points), sum(minutes) FROM coded WHERE NOT moved
-  GROUP BY a0, a1, a2, p, a3, n ORDER BY a0, a1, a2, p, a3, n
+  SELECT a0, a1, a2, a3, p, n, points, minutes FROM coded WHERE NOT moved ORDER BY a0, a1, a2, p, a3, n
   ON CONFLICT (a0, a1, a2, p, a3, volunteer) DO UPDATE
   SET points = lb_seg.points + excluded.points, minutes = lb_seg.minutes + excluded.minutes
 ), moved AS (
   INSERT INTO lb_moved (unit, p, volunteer, points, minutes)
-  SELECT a.seq, c.p, c.n, sum(c.points), sum(c.minutes) FROM coded c JOIN anc a ON a.home = c.home
-  WHERE c.moved AND a.seq IS NOT NULL GROUP BY a.seq, c.p, c.n ORDER BY 1, 2, 3
+  SELECT a.seq, c.p, c.n, c.points, c.minutes FROM coded c JOIN anc a ON a.home = c.home
+  WHERE c.moved AND a.seq IS NOT NULL ORDER BY 1, 2, 3
   ON CONFLICT (unit, p, volunteer) DO UPDATE
   SET points = lb_moved.points + excluded.points, minutes = lb_moved.minutes + excluded.minutes
-), per_day AS (  -- per unit and day: the totals' figures, before the roll-up
-  SELECT home AS unit, d, 0::numeric AS issued, sum(points) AS earned, sum(redeemed) AS redeemed, sum(minutes) AS minutes
-  FROM w GROUP BY home, d
-  UNION ALL
-  SELECT unit, d, issued, 0, 0, 0 FROM i
+), per_period AS (  -- per unit and period: the totals' figures, before the roll-up
+  SELECT t.unit, k.kind, k.start, sum(t.issued) AS issued, sum(t.earned) AS earned, sum(t.redeemed) AS redeemed,
+         sum(t.minutes) AS minutes
+  FROM (
+    SELECT home AS unit, d, 0::numeric AS issued, sum(points) AS earned, sum(redeemed) AS redeemed, sum(minutes) AS minutes
+    FROM w GROUP BY home, d
+    UNION ALL
+    SELECT unit, d, issued, 0, 0, 0 FROM i
+  ) AS t JOIN days ON days.d = t.d
+  CROSS JOIN LATERAL (VALUES ('week', days.sw), ('month', days.sm), ('year', days.sy), ('all', '')) AS k(kind, start)
+  GROUP BY t.unit, k.kind, k.start
 )
 INSERT INTO lb_totals (unit_id, period_kind, period_start, issued, earned, redeemed, minutes)
-SELECT a.unit, k.kind, k.start, sum(t.issued), sum(t.earned), sum(t.redeemed), sum(t.minutes)
-FROM per_day t JOIN anc a ON a.home = t.unit
-CROSS JOIN LATERAL (VALUES
-  ('week', to_char(t.d - (date_part('isodow', t.d)::int - 1), 'YYYY-MM-DD')),
-  ('month', to_char(t.d, 'YYYY-MM-01')),
-  ('year', to_char(t.d, 'YYYY-01-01')),
-  ('all', '')) AS k(kind, start)
+SELECT a.unit, t.kind, t.start, sum(t.issued), sum(t.earned), sum(t.redeemed), sum(t.minutes)
+FROM per_period t JOIN anc a ON a.home = t.unit
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 ON CONFLICT (unit_id, period_kind, period_start) DO UPDATE
 SET issued = lb_totals.issued + excluded.issued, earned = lb_totals.earned + excluded.earned,
