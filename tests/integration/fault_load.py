@@ -85,6 +85,14 @@ class Proc:
             )
         return self
 
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        """Until the process has written ``text`` since it was last started."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output(max_chars=10**7).rsplit("--- start ", 1)[-1]:
+            assert self.alive(), f"{self.name} exited:\n{self.output()}"
+            assert time.monotonic() < deadline, f"{self.name} did not write {text!r} in {timeout}s:\n{self.output()}"
+            time.sleep(0.1)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

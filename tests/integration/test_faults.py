@@ -81,6 +81,7 @@ def test_postgres_restart_under_load(tmp_path: Path) -> None:
         env = child_env(url, tmp_path)
         server = Server(env, tmp_path).start()
         worker = Proc("project", ["project", "--poll", "0.05", "--batch-size", "50"], env, tmp_path).start()
+        worker.wait_for("following")  # set up, before the first restart
         pids = (server.proc.pid, worker.proc.pid)  # type: ignore[union-attr]
         t0 = time.monotonic()
         try:
