@@ -53,6 +53,10 @@ class Projection(ABC):
         order, inside ``tx``."""
         raise NotImplementedError
 
+    def step_size(self, *, postgres: bool) -> int:
+        """Notifications per step unless the follower is told otherwise."""
+        return self.batch_size
+
     def sql_topic(self, *, postgres: bool) -> str | None:
         """A topic this projection applies set-based in SQL on this store: the raw reader then
         gives its events as ``Run``s (id ranges, no state) to ``apply_raw``."""
@@ -77,7 +81,7 @@ class Follower:
         self.ledger = ledger
         self.db = db
         self.projection = projection
-        self.batch_size = batch_size or projection.batch_size
+        self.batch_size = batch_size or projection.step_size(postgres=db.is_postgres)
         self._topics = projection.topics()
         # Events can be large (a welfare-day chunk holds thousands of postings): a step applies
         # at most about this many bytes of stored state, and reads fewer rows after big ones.

@@ -198,7 +198,7 @@ def leaderboards(
     communities: Annotated[int, typer.Option(min=1)] = 5,
     compounds: Annotated[int, typer.Option(min=1, help="Compounds per community.")] = 20,
     buildings: Annotated[int, typer.Option(min=1, help="Buildings per compound.")] = 10,
-    batch_size: Annotated[int, typer.Option(min=1, help="Notifications per catch-up transaction.")] = 50_000,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Notifications per catch-up transaction (default: the projection's own step on the store).")] = None,
     sample: Annotated[int, typer.Option(min=1, help="Events fed to the straightforward builds.")] = 3000,
     queries: Annotated[int, typer.Option(min=1, help="Board queries timed.")] = 2000,
     seed: Annotated[int, typer.Option()] = 7,
@@ -230,6 +230,7 @@ def leaderboards(
         stack.callback(close_services, svc)
         ledger = svc.ledger
         follower = next(f for f in svc.followers if f.name == "leaderboards")
+        batch_size = batch_size or follower.batch_size
         follower.batch_size = batch_size
         typer.echo(f"filling {store}: {events:,} events, {volunteers:,} volunteers …", err=True)
         t0 = time.perf_counter()
