@@ -4,15 +4,22 @@
 Pydantic's lax mode also reads a number, or a string of digits, as a Unix time: ``?to=0`` was
 1970-01-01 and ``{"starts_at": 1800000000}`` an instant in 2027. Such input is refused with
 422 ``validation_error``, like any other input that breaks the document.
+
+Both lie in the years 1900 to 9000 (an instant with an offset: in UTC too). At the edges of
+Python's calendar (year 1, year 9999) converting to the server's zone, or stepping to the
+next day, week or year of a period, overflowed into a 500; an offer's ``ends_at`` of
+9999-12-31T23:59:59Z was even stored, and every later list of that shop's offers failed.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
+
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9000, 12, 31)
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}.*", re.DOTALL)
@@ -34,5 +41,18 @@ def _instant_text(value: Any) -> Any:
     return value
 
 
-Day = Annotated[date, BeforeValidator(_day_text)]
-Instant = Annotated[datetime, BeforeValidator(_instant_text)]
+def _day_in_range(value: date) -> date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"expected a day from {FIRST_DAY} to {LAST_DAY}")
+    return value
+
+
+def _instant_in_range(value: datetime) -> datetime:
+    days = [value.date()] if value.tzinfo is None else [value.date(), value.astimezone(timezone.utc).date()]
+    if not all(FIRST_DAY <= d <= LAST_DAY for d in days):
+        raise ValueError(f"expected an instant from {FIRST_DAY} to {LAST_DAY}")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day_text), AfterValidator(_day_in_range)]
+Instant = Annotated[datetime, BeforeValidator(_instant_text), AfterValidator(_instant_in_range)]

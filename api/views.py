@@ -20,12 +20,15 @@ REDACTED_FIELDS = frozenset({"secret_hash"})
 
 
 def zoned(dt: datetime, zone: ZoneInfo) -> datetime:
-    return dt.astimezone(zone)
+    try:
+        return dt.astimezone(zone)
+    except OverflowError:  # at the edge of the calendar (stored before api.datetimes bounded input)
+        return dt
 
 
 def from_row_time(text: str, zone: ZoneInfo) -> datetime:
     """Read models store UTC text like ``2026-11-02T01:00:00.000000Z``."""
-    return datetime.fromisoformat(text).astimezone(zone)
+    return zoned(datetime.fromisoformat(text), zone)
 
 
 def unit_ref(unit: Unit) -> models.UnitRef:

@@ -178,6 +178,16 @@ CASES = [
                         "points_per_hour": 10}),
     Bad("offer instant as a number", "POST", lambda w: f"/v1/merchants/{w.merchant}/offers", 422, "validation_error",
         json=lambda w: {"title": "t", "points": 5, "starts_at": 0}),
+    # the edges of the calendar overflowed into 500s (zone conversion, the next day or year)
+    Bad("roots in year 1", "GET", lambda w: "/v1/ledger/roots?from=0001-01-01&to=0001-01-02", 422, "validation_error", role="none"),
+    Bad("statement in year 9999", "GET", lambda w: f"/v1/merchants/{w.merchant}/statement?from=9999-12-31", 422, "validation_error"),
+    Bad("leaderboard in year 9999", "GET", lambda w: f"/v1/leaderboards?unit_id={w.units['street_a']}&at=9999-12-30T00:00:00%2B08:00",
+        422, "validation_error", role="none"),
+    Bad("offer ending with the calendar", "POST", lambda w: f"/v1/merchants/{w.merchant}/offers", 422, "validation_error",
+        json=lambda w: {"title": "t", "points": 5, "ends_at": "9999-12-31T23:59:59Z"}),
+    Bad("activity in year 9999", "POST", lambda w: "/v1/activities", 422, "validation_error",
+        json=lambda w: {"title": "t", "unit_id": str(w.units["community_a"]), "starts_at": "9999-12-31T20:00:00Z",
+                        "ends_at": "9999-12-31T21:00:00Z", "points_per_hour": 10}),
     # the router itself
     Bad("unknown route", "GET", lambda w: "/v1/nothing-here", 404, "not_found"),
     Bad("wrong method", "PUT", lambda w: "/v1/units", 405, "method_not_allowed", json=lambda w: {}),
@@ -213,6 +223,16 @@ def test_405_allows_every_method_of_the_path(world: Any) -> None:
     for path, allowed in (("/v1/activities", "GET, POST"), (f"/v1/merchants/{world.merchant}/suspension", "DELETE, POST")):
         response = world.client.request("OPTIONS", path, headers=world.headers("admin"))
         assert response.status_code == 405 and response.headers["allow"] == allowed, (path, response.headers)
+
+
+def test_an_instant_at_the_edge_of_the_calendar_is_still_shown() -> None:
+    # Stored before input was bounded (an offer's ends_at): listing it must not fail.
+    from zoneinfo import ZoneInfo
+
+    from api import views
+
+    shown = views.from_row_time("9999-12-31T23:59:59.000000+00:00", ZoneInfo("Asia/Shanghai"))
+    assert shown.isoformat() == "9999-12-31T23:59:59+00:00"
 
 
 def test_duplicate_member_number(world: Any) -> None:
