@@ -21,6 +21,7 @@ from api.problems import InvalidIdempotencyKey
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _VALID = re.compile(r"[\x20-\x7e]{1,200}")
+_DOCUMENTED = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$"  # _VALID, and not only spaces
 
 REPLAYED_DOC = {
     REPLAYED_HEADER: {
@@ -37,6 +38,9 @@ def idempotency_key(
             alias=HEADER,
             description="1 to 200 printable ASCII characters; the same key with the same body "
             "returns the first result, with a different body it is refused (409)",
+            # Documented only: a key that breaks it is refused with 400 invalid_idempotency_key
+            # (below), not FastAPI's 422.
+            json_schema_extra={"minLength": 1, "maxLength": 200, "pattern": _DOCUMENTED},
         ),
     ] = None,
 ) -> str | None:

@@ -14,17 +14,20 @@ from ledger.rules import MAX_MINUTES_PER_POSTING, MAX_POINTS_PER_POSTING
 # ---------------------------------------------------------------- field types
 
 # No control characters: a NUL could not even be stored in a PostgreSQL text column, so it
-# would halt a projection at that event.
-_NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
-_NO_CONTROLS_BUT_LINES = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+# would halt a projection at that event. C1 controls (U+0080-U+009F) included, as the ledger's
+# own check (ledger.rules.check_text) refuses them: the document says what the server takes.
+_NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_NO_CONTROLS_BUT_LINES = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
 
 Name = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_NO_CONTROLS)]
 Memo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=500, pattern=_NO_CONTROLS_BUT_LINES)]
+# The memo of a ledger transaction: one line (check_text refuses line breaks too).
+LedgerMemo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=500, pattern=_NO_CONTROLS)]
 Points = Annotated[StrictInt, Field(gt=0, le=MAX_POINTS_PER_POSTING, description="whole points, 1 to 1,000,000")]
 Minutes = Annotated[StrictInt, Field(ge=0, le=MAX_MINUTES_PER_POSTING, description="minutes served")]
 UnitKind = Literal["street", "community", "compound", "building", "station"]  # = ledger.rules.UNIT_KINDS
 PhoneLast4 = Annotated[StrictStr, StringConstraints(pattern=r"^[0-9]{4}$")]
-MemberNo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=_NO_CONTROLS)]
+MemberNo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=_NO_CONTROLS)]
 
 
 class In(BaseModel):
@@ -65,11 +68,11 @@ class CreditIn(In):
     unit_id: UUID = Field(description="the unit whose issuing account the points come from")
     points: Points
     minutes: Minutes = 0
-    memo: Memo = ""
+    memo: LedgerMemo = ""
 
 
 class ReversalIn(In):
-    memo: Memo = ""
+    memo: LedgerMemo = ""
 
 
 # ---------------------------------------------------------------- responses

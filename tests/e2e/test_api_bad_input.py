@@ -120,6 +120,9 @@ CASES = [
     Bad("name with a line break", "POST", lambda w: UNITS, 422, "validation_error", json=lambda w: {"name": "a\nb", "kind": "street"}),
     Bad("name lone surrogate", "POST", lambda w: UNITS, 422, "validation_error", content='{"name": "\\ud800", "kind": "street"}'.encode(), headers=JSON),
     Bad("memo with NUL", "POST", lambda w: CREDITS, 422, "validation_error", json=lambda w: credit_body(w, memo="x\x00")),
+    # what the document allows, the ledger takes: a transaction's memo is one line; no C1 controls
+    Bad("memo with a line break", "POST", lambda w: CREDITS, 422, "validation_error", json=lambda w: credit_body(w, memo="a\nb")),
+    Bad("name with a C1 control", "POST", lambda w: UNITS, 422, "validation_error", json=lambda w: {"name": "a\x85b", "kind": "street"}),
     Bad("unit cycle", "POST", lambda w: f"/v1/units/{w.units['street_a']}/move", 422, "unit_cycle",
         json=lambda w: {"parent_id": str(w.units["building_a"])}),
     Bad("move under itself", "POST", lambda w: f"/v1/units/{w.units['compound_a']}/move", 422, "unit_cycle",
@@ -137,6 +140,8 @@ CASES = [
     Bad("revoke unknown token", "DELETE", lambda w: f"/v1/tokens/{uuid.uuid4()}", 404, "not_found"),
     Bad("revoke bad uuid", "DELETE", lambda w: "/v1/tokens/123", 422, "validation_error"),
     # volunteers
+    Bad("volunteer member number too long", "POST", lambda w: "/v1/volunteers", 422, "validation_error",
+        json=lambda w: {"name": "V", "unit_id": str(w.units["building_a"]), "member_no": "M" * 41}),
     Bad("volunteer phone not digits", "POST", lambda w: "/v1/volunteers", 422, "validation_error",
         json=lambda w: {"name": "V", "unit_id": str(w.units["building_a"]), "phone_last4": "12a4"}),
     Bad("volunteer unknown unit", "POST", lambda w: "/v1/volunteers", 404, "not_found",
