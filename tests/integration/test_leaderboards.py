@@ -253,6 +253,8 @@ operation = st.one_of(
 def test_random_sequences_match_a_from_scratch_computation(services: Any, clock: Any, ops: list[tuple[Any, ...]], batch_size: int) -> None:
     ledger = services.ledger
     follower(services).batch_size = batch_size
+    projection = follower(services).projection
+    projection.sql_min_run = 1  # on PostgreSQL every run of transactions through the SQL statement
     clock.set(local("2026-12-27T20:00:00"))  # a Sunday evening near the end of a month and a year
     street = ledger.create_unit("街道", "street", None).id
     communities = [ledger.create_unit(f"社区{i}", "community", street).id for i in range(2)]
@@ -287,6 +289,8 @@ def test_random_sequences_match_a_from_scratch_computation(services: Any, clock:
             services.catch_up()
     services.catch_up()
     assert stored(services) == from_scratch(ledger, SHANGHAI)
+    # (the examples share the services: both counts are of everything so far)
+    assert projection.sql_events == (recorded_count(ledger) if services.db.is_postgres else 0)
 
 
 def recorded_count(ledger: Any) -> int:
@@ -302,6 +306,7 @@ def test_random_sequences_go_through_sql_on_postgres_only(services: Any, clock: 
     SQLite none."""
     ledger = services.ledger
     projection = follower(services).projection
+    projection.sql_min_run = 1
     street = ledger.create_unit("街道", "street", None).id
     people = [ledger.register_volunteer(f"人{i}", street).id for i in range(3)]
     for i in range(5):
@@ -313,6 +318,13 @@ def test_random_sequences_go_through_sql_on_postgres_only(services: Any, clock: 
     assert projection.sql_events == (6 if store == "postgres" else 0)
     assert projection.sql_runs == (2 if store == "postgres" else 0)  # the move splits the transactions in two runs
     assert board(services, street) == {people[0].hex: 5 + 8 + 2, people[1].hex: 6 + 9, people[2].hex: 7}
+    # shorter runs than sql_min_run are read and applied in Python
+    projection.sql_min_run = 3
+    ledger.credit("c6", street, people[1], 1)
+    ledger.credit("c7", street, people[2], 1)
+    services.catch_up()
+    assert projection.sql_events == (6 if store == "postgres" else 0)
+    assert board(services, street) == {people[0].hex: 15, people[1].hex: 16, people[2].hex: 8}
 
 
 def build_mixed_log(ledger: Any, clock: Any) -> dict[str, Any]:
@@ -361,6 +373,7 @@ def build_mixed_log(ledger: Any, clock: Any) -> dict[str, Any]:
             ledger.move_volunteer(people[4], station)
         elif round_ == 1:
             ledger.move_unit(compounds[0], communities[1])
+            ledger.credit("between", street, people[0], 2)  # a run of one transaction
             people.append(ledger.register_volunteer("新来的", buildings[0]).id)
         clock.advance(days=2, hours=23, minutes=59)
     return {"street": street, "people": people}
@@ -381,9 +394,17 @@ def test_sql_path_and_python_path_give_identical_rows(services: Any, clock: Any,
     assert len(by_python["lb_moved"]) > 10 and len(by_python["lb_seg"]) > 100
 
     projection.use_sql = True
+    projection.sql_min_run = 1
     for batch_size in (50_000, 7):  # one step; and steps cutting runs anywhere
         f.batch_size = batch_size
         before = projection.sql_events
         f.rebuild()
         assert projection.sql_events - before == recorded
         assert snapshot_rows(services.db, projection) == by_python, batch_size
+    # runs shorter than sql_min_run, read and decoded in Python among longer ones in SQL
+    projection.sql_min_run = 20
+    f.batch_size = 50_000
+    before = projection.sql_events
+    f.rebuild()
+    assert 0 < projection.sql_events - before < recorded
+    assert snapshot_rows(services.db, projection) == by_python
