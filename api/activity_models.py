@@ -13,11 +13,11 @@ from ledger.codes import MAX_CODE_LENGTH
 
 from api.alliance_models import ScanMerchant
 from api.datetimes import Instant
-from api.models import In, Memo, Name, Out
+from api.models import TRIM, In, Memo, Name, Out
 
 NoCheckout = Literal["window_end", "none", "approval"]  # = ledger.activities.NO_CHECKOUT_POLICIES
 assert set(NoCheckout.__args__) == set(NO_CHECKOUT_POLICIES)  # type: ignore[attr-defined]
-Description = Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+Description = Annotated[StrictStr, StringConstraints(max_length=2000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$"), TRIM]
 Status = Literal["in", "credited", "done", "pending", "rejected"]
 
 

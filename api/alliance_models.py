@@ -11,10 +11,10 @@ from pydantic import Field, StrictInt, StrictStr, StringConstraints, model_valid
 from merchants.rules import MAX_LIMIT, MAX_STOCK
 
 from api.datetimes import Instant
-from api.models import In, IssuedTokenOut, Memo, Name, Out, Points
+from api.models import TRIM, In, IssuedTokenOut, Memo, Name, Out, Points
 
 _NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
-Text = Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=200, pattern=_NO_CONTROLS)]
+Text = Annotated[StrictStr, StringConstraints(max_length=200, pattern=_NO_CONTROLS), TRIM]
 Code = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)]
 
 

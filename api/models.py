@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 
 from ledger.rules import MAX_MINUTES_PER_POSTING, MAX_POINTS_PER_POSTING
 
@@ -19,15 +19,27 @@ from ledger.rules import MAX_MINUTES_PER_POSTING, MAX_POINTS_PER_POSTING
 _NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
 _NO_CONTROLS_BUT_LINES = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
 
-Name = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_NO_CONTROLS)]
-Memo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=500, pattern=_NO_CONTROLS_BUT_LINES)]
+
+def _not_blank(text: str) -> str:
+    if not text:
+        raise ValueError("must not be blank")
+    return text
+
+
+# Text is checked as sent (the document's pattern and lengths), then trimmed: trimming first
+# (strip_whitespace) let a control character through at either end, against the pattern.
+TRIM = AfterValidator(str.strip)
+NOT_BLANK = AfterValidator(_not_blank)
+
+Name = Annotated[StrictStr, StringConstraints(min_length=1, max_length=100, pattern=_NO_CONTROLS), TRIM, NOT_BLANK]
+Memo = Annotated[StrictStr, StringConstraints(max_length=500, pattern=_NO_CONTROLS_BUT_LINES), TRIM]
 # The memo of a ledger transaction: one line (check_text refuses line breaks too).
-LedgerMemo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=500, pattern=_NO_CONTROLS)]
+LedgerMemo = Annotated[StrictStr, StringConstraints(max_length=500, pattern=_NO_CONTROLS), TRIM]
 Points = Annotated[StrictInt, Field(gt=0, le=MAX_POINTS_PER_POSTING, description="whole points, 1 to 1,000,000")]
 Minutes = Annotated[StrictInt, Field(ge=0, le=MAX_MINUTES_PER_POSTING, description="minutes served")]
 UnitKind = Literal["street", "community", "compound", "building", "station"]  # = ledger.rules.UNIT_KINDS
 PhoneLast4 = Annotated[StrictStr, StringConstraints(pattern=r"^[0-9]{4}$")]
-MemberNo = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=_NO_CONTROLS)]
+MemberNo = Annotated[StrictStr, StringConstraints(min_length=1, max_length=40, pattern=_NO_CONTROLS), TRIM, NOT_BLANK]
 
 
 class In(BaseModel):

@@ -122,6 +122,8 @@ CASES = [
     Bad("memo with NUL", "POST", lambda w: CREDITS, 422, "validation_error", json=lambda w: credit_body(w, memo="x\x00")),
     # what the document allows, the ledger takes: a transaction's memo is one line; no C1 controls
     Bad("memo with a line break", "POST", lambda w: CREDITS, 422, "validation_error", json=lambda w: credit_body(w, memo="a\nb")),
+    Bad("name with a control character at the end", "POST", lambda w: UNITS, 422, "validation_error",
+        json=lambda w: {"name": "ab\x0b", "kind": "street"}),
     Bad("name with a C1 control", "POST", lambda w: UNITS, 422, "validation_error", json=lambda w: {"name": "a\x85b", "kind": "street"}),
     Bad("unit cycle", "POST", lambda w: f"/v1/units/{w.units['street_a']}/move", 422, "unit_cycle",
         json=lambda w: {"parent_id": str(w.units["building_a"])}),
