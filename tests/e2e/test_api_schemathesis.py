@@ -273,4 +273,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(server: Serve
     problems = [f"[{r.name}] {op} — {check}: {title}\n    {how}" for r in runs for (op, check, title), how in sorted(r.failures.items())]
     problems += [f"[{r.name}] {e}" for r in runs for e in r.errors]
     problems += [f"[{r.name}] stopped: {r.stop_reason}" for r in runs if r.stop_reason != "completed"]
+    if any(check == "not_a_server_error" for r in runs for (_, check, _) in r.failures):
+        tracebacks = ["Traceback" + t[:3000] for t in server.log.read_text().split("Traceback")[1:]]
+        problems.append("server log, the last tracebacks:\n" + "\n".join(tracebacks[-2:]))
     assert not problems, f"{len(problems)} findings:\n" + "\n".join(problems)
