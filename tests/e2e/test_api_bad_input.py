@@ -192,6 +192,9 @@ CASES = [
         422, "validation_error", role="none"),
     Bad("offer ending with the calendar", "POST", lambda w: f"/v1/merchants/{w.merchant}/offers", 422, "validation_error",
         json=lambda w: {"title": "t", "points": 5, "ends_at": "9999-12-31T23:59:59Z"}),
+    # stored, this one halted the alliance projection (UTC of year 1 minus 23:59 is before year 1)
+    Bad("offer starting before the calendar", "POST", lambda w: f"/v1/merchants/{w.merchant}/offers", 422, "validation_error",
+        json=lambda w: {"title": "t", "points": 5, "starts_at": "0001-01-01T00:00:00+23:59"}),
     Bad("activity in year 9999", "POST", lambda w: "/v1/activities", 422, "validation_error",
         json=lambda w: {"title": "t", "unit_id": str(w.units["community_a"]), "starts_at": "9999-12-31T20:00:00Z",
                         "ends_at": "9999-12-31T21:00:00Z", "points_per_hour": 10}),
