@@ -48,8 +48,10 @@ def _day_in_range(value: date) -> date:
 
 
 def _instant_in_range(value: datetime) -> datetime:
-    days = [value.date()] if value.tzinfo is None else [value.date(), value.astimezone(timezone.utc).date()]
-    if not all(FIRST_DAY <= d <= LAST_DAY for d in days):
+    # The local day first: converting year 1 (or 9999) to UTC can overflow itself.
+    if not FIRST_DAY <= value.date() <= LAST_DAY or (
+        value.tzinfo is not None and not FIRST_DAY <= value.astimezone(timezone.utc).date() <= LAST_DAY
+    ):
         raise ValueError(f"expected an instant from {FIRST_DAY} to {LAST_DAY}")
     return value
 
