@@ -392,14 +392,7 @@ def verify(
         report = run_verify(svc, catch_up_first=catch_up_first)
     summary = Table("what", "count", title="moralbank verify")
     for label, value in [
-        ("events", report.events),
-        ("transactions", report.transactions),
-        ("reversals", report.reversals),
-        ("accounts", report.accounts),
-        ("volunteer accounts", report.volunteer_accounts),
-        ("points held by volunteers", report.points_held),
-        ("points issued (net)", report.points_issued),
-        ("points redeemed (net)", report.points_redeemed),
+        *report.figures(),
         *((f"projection {k} position", v) for k, v in report.positions.items()),
         ("log end", report.log_end),
         ("seconds", f"{report.seconds:.2f}"),
@@ -426,14 +419,7 @@ def _verify_file(file: Path, max_shown: int) -> None:
     report = verify_file(file)
     summary = Table("what", "count", title=f"moralbank verify --file {file.name}")
     for label, value in [
-        ("events", report.events),
-        ("transactions", report.transactions),
-        ("reversals", report.reversals),
-        ("accounts", report.accounts),
-        ("volunteer accounts", report.volunteer_accounts),
-        ("points held by volunteers", report.points_held),
-        ("points issued (net)", report.points_issued),
-        ("points redeemed (net)", report.points_redeemed),
+        *report.figures(),
         ("chain head", report.chain_head),
         ("seconds", f"{report.seconds:.2f}"),
     ]:

@@ -62,8 +62,10 @@ class Violation:
 
 
 @dataclass
-class VerifyReport:
-    log_end: int = 0
+class LedgerTotals:
+    """What a replay of the log adds up, and what it found wrong (the store's verify and
+    ``verify --file`` report the same figures)."""
+
     events: int = 0
     transactions: int = 0
     reversals: int = 0
@@ -72,9 +74,7 @@ class VerifyReport:
     points_held: int = 0  # by volunteers
     points_issued: int = 0  # net, by all issuing accounts
     points_redeemed: int = 0  # net, held by merchants
-    positions: dict[str, int] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -86,6 +86,26 @@ class VerifyReport:
 
     def add(self, invariant: int, message: str) -> None:
         self.violations.append(Violation(invariant, message))
+
+    def figures(self) -> list[tuple[str, object]]:
+        """(label, value) rows for a summary table."""
+        return [
+            ("events", self.events),
+            ("transactions", self.transactions),
+            ("reversals", self.reversals),
+            ("accounts", self.accounts),
+            ("volunteer accounts", self.volunteer_accounts),
+            ("points held by volunteers", self.points_held),
+            ("points issued (net)", self.points_issued),
+            ("points redeemed (net)", self.points_redeemed),
+        ]
+
+
+@dataclass
+class VerifyReport(LedgerTotals):
+    log_end: int = 0
+    positions: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 class _Scratch:

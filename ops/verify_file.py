@@ -21,8 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 from ledger.chain import GENESIS, event_digest, link
 from ops.replay import Replay
 from ops.transfer import FORMAT, READABLE, _dumps_state
-from ops.verify import Violation
+from ops.verify import LedgerTotals
 
 CHAIN = 0  # the "invariant" number of a broken chain in reports
 
@@ -53,29 +52,13 @@ class ChainBreak:
 
 
 @dataclass
-class FileReport:
-    events: int = 0
-    transactions: int = 0
-    reversals: int = 0
-    accounts: int = 0
-    volunteer_accounts: int = 0
-    points_held: int = 0
-    points_issued: int = 0
-    points_redeemed: int = 0
+class FileReport(LedgerTotals):
     chain_head: str = ""
     first_break: ChainBreak | None = None
-    violations: list[Violation] = field(default_factory=list)
-    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return self.first_break is None and not self.violations
-
-    def by_invariant(self) -> Counter[int]:
-        return Counter(v.invariant for v in self.violations)
-
-    def add(self, invariant: int, message: str) -> None:
-        self.violations.append(Violation(invariant, message))
 
 
 class _Line:
