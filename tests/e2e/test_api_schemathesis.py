@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ import schemathesis
 from e2e_contract import build_world
 from schemathesis.engine import Status, events, from_schema
 from schemathesis.engine.run import PhaseName
+from serving import free_port, wait_healthy
 
 SEED = int(os.environ.get("MORALBANK_SCHEMATHESIS_SEED", "20261202"))
 MAX_EXAMPLES = int(os.environ.get("MORALBANK_SCHEMATHESIS_MAX_EXAMPLES", "10"))
@@ -65,12 +65,6 @@ ROLES = (
     ("org_in", "GET /v1/activities", False),
     ("admin", "GET /v1/tokens", True),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -112,16 +106,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, f"serve exited: {log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"serve did not start: {log.read_text()[-3000:]}"
-            time.sleep(0.2)
+        wait_healthy(url, lambda: proc.poll() is None, lambda: log.read_text()[-3000:])
         ids = {
             "units": [str(u) for u in world.units.values()],
             "volunteers": [str(world.vol_own), str(world.vol_other)],

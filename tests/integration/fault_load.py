@@ -13,7 +13,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+from serving import free_port, wait_healthy
 
 from ledger import codes
 from ledger.accounts import volunteer_account
@@ -36,12 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = "mb_fault_bootstrap_admin_token"
 SECRET = "fault-test-signing-key"
 SEED_POINTS = 50
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def child_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -130,16 +124,8 @@ class Server(Proc):
 
     def start(self, timeout: float = 60) -> "Server":
         super().start()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            assert self.alive(), f"serve exited:\n{self.output()}"
-            assert time.monotonic() < deadline, f"serve did not start in {timeout}s:\n{self.output()}"
-            time.sleep(0.1)
+        wait_healthy(self.base, self.alive, self.output, timeout)
+        return self
 
 
 # ---------------------------------------------------------------- the town

@@ -6,19 +6,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from serving import free_port, wait_healthy
 
 
 def healthz_count(text: str) -> float:
@@ -46,15 +40,8 @@ def test_serve_with_two_workers_sums_their_counters(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
+        wait_healthy(base, lambda: proc.poll() is None, lambda: "")
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.2)
         # Both workers must be up: each reports itself in the live gauge.
         pids: set[str] = set()
         while len(pids) < 2:
