@@ -33,6 +33,7 @@ from typing import Annotated, Any
 import typer
 
 from ops.bench.cli import bench_app
+from ops.bench.fill import register_volunteers
 from ops.bench.report import emit
 
 YEAR_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -48,7 +49,7 @@ def _services(url: str, var: Path, clock: Any) -> Any:
 def _fill(svc: Any, communities: int, compounds: int, buildings: int, volunteers: int, events: int, seed: int) -> dict[str, list[Any]]:
     from ledger import rules
     from ledger.accounts import Posting, issuing_account, volunteer_account
-    from ledger.domain import LedgerTransaction, Volunteer
+    from ledger.domain import LedgerTransaction
 
     rnd = random.Random(seed)
     ledger = svc.ledger
@@ -66,18 +67,9 @@ def _fill(svc: Any, communities: int, compounds: int, buildings: int, volunteers
                 building = ledger.create_unit(f"{c + 1}-{k + 1}-{b + 1}号楼", "building", compound).id
                 levels["building"].append(building)
                 community_of[building] = community
-    people: list[tuple[Any, Any]] = []  # (volunteer id, issuing community)
-    chunk: list[Any] = []
-    for i in range(volunteers):
-        home = levels["building"][i % len(levels["building"])]
-        v = Volunteer(name=f"志愿者{i:06d}", unit_id=home, phone_last4=None, member_no=None, at=YEAR_START)
-        people.append((v.id, community_of[home]))
-        chunk.append(v)
-        if len(chunk) == 2000:
-            ledger.save(*chunk)
-            chunk = []
-    if chunk:
-        ledger.save(*chunk)
+    homes = [levels["building"][i % len(levels["building"])] for i in range(volunteers)]
+    # (volunteer id, issuing community)
+    people = [(vid, community_of[home]) for vid, home in zip(register_volunteers(ledger, homes, YEAR_START), homes)]
 
     step = timedelta(days=365) / max(events, 1)
     credits: list[tuple[Any, list[Posting]]] = []

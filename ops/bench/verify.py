@@ -26,6 +26,7 @@ from typing import Annotated, Any
 import typer
 
 from ops.bench.cli import bench_app
+from ops.bench.fill import register_volunteers
 from ops.bench.report import emit
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -34,25 +35,15 @@ START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 def fill(svc: Any, events: int, *, seed: int = 7, per_save: int = 1000) -> None:
     from ledger import rules
     from ledger.accounts import Posting, issuing_account, volunteer_account
-    from ledger.domain import LedgerTransaction, Volunteer
+    from ledger.domain import LedgerTransaction
 
     rnd = random.Random(seed)
     ledger = svc.ledger
     clock = svc.clock
     street = ledger.create_unit("青禾街道", "street", None).id
     communities = [ledger.create_unit(f"第{c + 1}社区", "community", street).id for c in range(5)]
-    people: list[tuple[Any, Any]] = []
-    chunk: list[Any] = []
-    for i in range(max(events // 20, 10)):
-        home = communities[i % len(communities)]
-        v = Volunteer(name=f"志愿者{i:06d}", unit_id=home, phone_last4=None, member_no=None, at=START)
-        people.append((v.id, home))
-        chunk.append(v)
-        if len(chunk) == 2000:
-            ledger.save(*chunk)
-            chunk = []
-    if chunk:
-        ledger.save(*chunk)
+    homes = [communities[i % len(communities)] for i in range(max(events // 20, 10))]
+    people = list(zip(register_volunteers(ledger, homes, START), homes))
     step = timedelta(days=90) / max(events, 1)
     saved: list[Any] = []  # credits already recorded, that a later reversal may undo (at most 50 000 kept)
     objs: list[Any] = []
