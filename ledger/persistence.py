@@ -261,6 +261,12 @@ POOL_RECONNECT_SECONDS = 3.0
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        # Processes that start together would replace the same functions (the library's and
+        # ours) at the same moment ("tuple concurrently updated"): the whole schema
+        # transaction runs one process at a time.
+        self.sql_create_statements.insert(
+            0, SQL("SELECT pg_advisory_xact_lock(hashtext({0}))").format(self.events_table_name)
+        )
         # The library builds its pool without this setting.
         self.datastore.pool.reconnect_timeout = POOL_RECONNECT_SECONDS
         self.balances_table = self.events_table_name.removesuffix("_events") + "_balances"
@@ -338,9 +344,6 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 Identifier(f"{self.chain_table}_recorded_at"), chain
             )
         )
-        # Processes that start together would replace the function at the same moment
-        # ("tuple concurrently updated"): one at a time.
-        self.sql_create_statements.append(SQL("SELECT pg_advisory_xact_lock(hashtext({0}))").format(self.chain_table))
         # The chain is computed by the server, inside the insert's transaction, under the
         # events table's EXCLUSIVE lock: no round trip, and any failure is the database's
         # (which aborts the transaction). d_n and h_n as in ledger.chain; p_new is this save's

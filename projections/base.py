@@ -66,8 +66,16 @@ class Projection(ABC):
         return {get_topic(cls) for cls in self.event_classes}
 
 
+def _schema_one_at_a_time(db: Database, tx: Tx) -> None:
+    """Processes that start together would create the same tables at the same moment (a
+    duplicate pg_type row on PostgreSQL): their schema transactions run one at a time."""
+    if db.is_postgres:
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext('moralbank projections schema'))")
+
+
 def create_tracking_table(db: Database) -> None:
     with db.transaction() as tx:
+        _schema_one_at_a_time(db, tx)
         tx.execute(
             f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} ("
             "projection TEXT PRIMARY KEY, application_name TEXT NOT NULL, notification_id BIGINT NOT NULL)"
@@ -96,6 +104,7 @@ class Follower:
     def setup(self) -> None:
         create_tracking_table(self.db)
         with self.db.transaction() as tx:
+            _schema_one_at_a_time(self.db, tx)
             for statement in self.projection.schema(postgres=self.db.is_postgres):
                 tx.execute(statement)
             tx.execute(
