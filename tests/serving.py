@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -28,3 +30,15 @@ def wait_healthy(base: str, alive: Callable[[], bool], output: Callable[[], str]
         assert alive(), f"serve exited:\n{output()}"
         assert time.monotonic() < deadline, f"serve did not start in {timeout}s:\n{output()}"
         time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ask a server to shut down as Ctrl-C does (so it cleans up); kill it if it will not."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ import schemathesis
 from e2e_contract import build_world
 from schemathesis.engine import Status, events, from_schema
 from schemathesis.engine.run import PhaseName
-from serving import free_port, wait_healthy
+from serving import free_port, stop, wait_healthy
 
 SEED = int(os.environ.get("MORALBANK_SCHEMATHESIS_SEED", "20261202"))
 MAX_EXAMPLES = int(os.environ.get("MORALBANK_SCHEMATHESIS_MAX_EXAMPLES", "10"))
@@ -114,12 +113,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         }
         yield Server(url, world.secrets, ids, log)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @dataclass

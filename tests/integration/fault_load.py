@@ -25,7 +25,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from serving import free_port, wait_healthy
+from serving import free_port, stop, wait_healthy
 
 from ledger import codes
 from ledger.accounts import volunteer_account
@@ -98,14 +98,8 @@ class Proc:
         self.kills += 1
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            stop(self.proc)
 
     def output(self, max_chars: int = 8000) -> str:
         try:

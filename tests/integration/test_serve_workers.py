@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-from serving import free_port, wait_healthy
+from serving import free_port, stop, wait_healthy
 
 
 def healthz_count(text: str) -> float:
@@ -61,10 +60,5 @@ def test_serve_with_two_workers_sums_their_counters(tmp_path: Path) -> None:
         writers = {p.name for p in metrics_dir.iterdir() if p.name.startswith("counter_")}
         assert writers == {f"counter_{pid}.db" for pid in pids}, writers  # counted in both processes
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert list(tmpdir.iterdir()) == []  # serve removed its metrics directory
