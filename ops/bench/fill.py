@@ -7,6 +7,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from ledger.accounts import Posting, issuing_account, volunteer_account
+from ledger.domain import LedgerTransaction
+
 
 def register_volunteers(ledger: Any, homes: Sequence[UUID], at: datetime, *, per_save: int = 2000) -> list[UUID]:
     """One volunteer per entry of ``homes`` (named 志愿者000000, 志愿者000001, …), ``per_save``
@@ -22,3 +25,23 @@ def register_volunteers(ledger: Any, homes: Sequence[UUID], at: datetime, *, per
         ledger.save(*chunk)
         ids += [v.id for v in chunk]
     return ids
+
+
+def award(i: int, volunteer: UUID, issuing: UUID, points: int, at: datetime) -> tuple[Any, list[Posting]]:
+    """The bench's ``i``-th credit, as ``Ledger.credit`` records it: (transaction, postings)."""
+    postings = [Posting(issuing_account(issuing), volunteer_account(volunteer), points)]
+    txn = LedgerTransaction(
+        key=f"bench:{i}", kind="award", postings=[p.as_dict() for p in postings], minutes=30,
+        memo="", fingerprint="bench", actor="bench", unit_id=issuing, reverses=None, at=at,
+    )
+    return txn, postings
+
+
+def reversal(original: UUID, postings: Sequence[Posting], at: datetime) -> tuple[Any, list[Posting]]:
+    """The reversal of a bench credit, as ``Ledger.reverse`` records it: (transaction, postings)."""
+    back = [p.reversed() for p in postings]
+    txn = LedgerTransaction(
+        key=f"reversal:{original}", kind="reversal", postings=[p.as_dict() for p in back], minutes=30,
+        memo="", fingerprint="bench", actor="bench", unit_id=None, reverses=original, at=at,
+    )
+    return txn, back

@@ -33,7 +33,7 @@ from typing import Annotated, Any
 import typer
 
 from ops.bench.cli import bench_app
-from ops.bench.fill import register_volunteers
+from ops.bench.fill import award, register_volunteers, reversal
 from ops.bench.report import emit
 
 YEAR_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -48,8 +48,7 @@ def _services(url: str, var: Path, clock: Any) -> Any:
 
 def _fill(svc: Any, communities: int, compounds: int, buildings: int, volunteers: int, events: int, seed: int) -> dict[str, list[Any]]:
     from ledger import rules
-    from ledger.accounts import Posting, issuing_account, volunteer_account
-    from ledger.domain import LedgerTransaction
+    from ledger.accounts import Posting
 
     rnd = random.Random(seed)
     ledger = svc.ledger
@@ -79,18 +78,10 @@ def _fill(svc: Any, communities: int, compounds: int, buildings: int, volunteers
         at = YEAR_START + step * i
         if credits and i % 50 == 49:
             original, postings = credits.pop(rnd.randrange(len(credits)))
-            postings = [p.reversed() for p in postings]
-            txn = LedgerTransaction(
-                key=f"reversal:{original}", kind="reversal", postings=[p.as_dict() for p in postings], minutes=30,
-                memo="", fingerprint="bench", actor="bench", unit_id=None, reverses=original, at=at,
-            )
+            txn, postings = reversal(original, postings, at)
         else:
             volunteer, issuing = people[rnd.randrange(len(people))]
-            postings = [Posting(issuing_account(issuing), volunteer_account(volunteer), rnd.randint(5, 40))]
-            txn = LedgerTransaction(
-                key=f"bench:{i}", kind="award", postings=[p.as_dict() for p in postings], minutes=30,
-                memo="", fingerprint="bench", actor="bench", unit_id=issuing, reverses=None, at=at,
-            )
+            txn, postings = award(i, volunteer, issuing, rnd.randint(5, 40), at)
             if len(credits) < 50_000:
                 credits.append((txn.id, postings))
         txns.append(txn)

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 import typer
 
 from ops.bench.cli import bench_app
-from ops.bench.fill import register_volunteers
+from ops.bench.fill import award, register_volunteers, reversal
 from ops.bench.report import emit
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -34,8 +34,6 @@ START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 def fill(svc: Any, events: int, *, seed: int = 7, per_save: int = 1000) -> None:
     from ledger import rules
-    from ledger.accounts import Posting, issuing_account, volunteer_account
-    from ledger.domain import LedgerTransaction
 
     rnd = random.Random(seed)
     ledger = svc.ledger
@@ -53,20 +51,12 @@ def fill(svc: Any, events: int, *, seed: int = 7, per_save: int = 1000) -> None:
         at = START + step * i
         if saved and i % 50 == 49:
             original = saved.pop(rnd.randrange(len(saved)))
-            postings = [p.reversed() for p in original.postings]
-            txn = LedgerTransaction(
-                key=f"reversal:{original.id}", kind="reversal", postings=[p.as_dict() for p in postings], minutes=30,
-                memo="", fingerprint="bench", actor="bench", unit_id=None, reverses=original.id, at=at,
-            )
+            txn, postings = reversal(original.id, original.postings, at)
             original.mark_reversed(reversal_id=txn.id, at=at)  # as Ledger.reverse does
             objs.append(original)
         else:
             volunteer, issuing = people[rnd.randrange(len(people))]
-            postings = [Posting(issuing_account(issuing), volunteer_account(volunteer), rnd.randint(5, 40))]
-            txn = LedgerTransaction(
-                key=f"bench:{i}", kind="award", postings=[p.as_dict() for p in postings], minutes=30,
-                memo="", fingerprint="bench", actor="bench", unit_id=issuing, reverses=None, at=at,
-            )
+            txn, postings = award(i, volunteer, issuing, rnd.randint(5, 40), at)
             fresh.append(txn)
         objs.append(txn)
         deltas.update(dict(rules.guarded_deltas(postings)))
