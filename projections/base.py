@@ -139,15 +139,20 @@ class Follower:
         batch = [(n.id, mapper.to_domain_event(n)) for n in notifications if n.topic in self._topics]
         end = Tracking(self.ledger.name, notifications[-1].id)
         with self.db.transaction() as tx:
-            moved = tx.execute(
-                f"UPDATE {TRACKING_TABLE} SET notification_id = %s WHERE projection = %s AND notification_id = %s",
-                (end.notification_id, self.name, start),
-            )
-            if moved != 1:
-                raise TrackingConflict(f"{self.name}: position moved past {start} by another worker")
+            self._move_position(tx, start, end.notification_id)
             if batch:
                 self.projection.apply(tx, batch)
         return len(notifications)
+
+    def _move_position(self, tx: Tx, start: int, end: int) -> None:
+        """Move the position from ``start`` to ``end`` in ``tx``, only if it is still at
+        ``start``: a second worker applying the same step fails here (exactly once)."""
+        moved = tx.execute(
+            f"UPDATE {TRACKING_TABLE} SET notification_id = %s WHERE projection = %s AND notification_id = %s",
+            (end, self.name, start),
+        )
+        if moved != 1:
+            raise TrackingConflict(f"{self.name}: position moved past {start} by another worker")
 
     def _raw_step(self) -> int:
         """Read up to ``batch_size`` notification ids' worth of events (and at most about
@@ -179,12 +184,7 @@ class Follower:
                 end = reached
             if end == start:
                 return 0
-            moved = tx.execute(
-                f"UPDATE {TRACKING_TABLE} SET notification_id = %s WHERE projection = %s AND notification_id = %s",
-                (end, self.name, start),
-            )
-            if moved != 1:
-                raise TrackingConflict(f"{self.name}: position moved past {start} by another worker")
+            self._move_position(tx, start, end)
             if events:
                 self.projection.apply_raw(tx, events, self.ledger.mapper)
         return end - start

@@ -101,7 +101,7 @@ class RawLog:
             rows = tx.all(self._page, (after, end, list(topics)))
         else:
             rows = tx.all(self._page.format(marks=", ".join(["%s"] * len(topics))), (after, end, *topics))
-        return [RawEvent(int(r["id"]), r["topic"], str(r["oid"]), int(r["v"]), bytes(r["state"])) for r in rows], end
+        return _raw_events(rows), end
 
     def page_runs(self, tx: Tx, after: int, span: int, topics: Sequence[str], run_topic: str) -> tuple[list[RawEvent | Run], int]:
         """Like ``page``, but the events of ``run_topic`` come as ``Run``s (PostgreSQL only), in
@@ -112,9 +112,7 @@ class RawLog:
             return [], after
         others = [t for t in topics if t != run_topic]
         rows = tx.all(self._page, (after, end, others)) if others else []
-        items: list[RawEvent | Run] = [
-            RawEvent(int(r["id"]), r["topic"], str(r["oid"]), int(r["v"]), bytes(r["state"])) for r in rows
-        ]
+        items: list[RawEvent | Run] = list(_raw_events(rows))
         runs = [
             Run(int(r["lo"]), int(r["hi"]), int(r["n"]), int(r["size"]), self.table, run_topic)
             for r in tx.all(self._runs, (run_topic, after, end, list(topics), run_topic))
@@ -122,3 +120,7 @@ class RawLog:
         if runs:
             items = sorted(items + runs, key=lambda item: item.id if isinstance(item, RawEvent) else item.lo)  # type: ignore[union-attr]
         return items, end
+
+
+def _raw_events(rows: Sequence[dict[str, Any]]) -> list[RawEvent]:
+    return [RawEvent(int(r["id"]), r["topic"], str(r["oid"]), int(r["v"]), bytes(r["state"])) for r in rows]
