@@ -23,6 +23,7 @@ the chain existed is chained by its first save afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -30,6 +31,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.errors import DuplicateObject
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
@@ -264,9 +266,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         # Processes that start together would replace the same functions (the library's and
         # ours) at the same moment ("tuple concurrently updated"): the whole schema
         # transaction runs one process at a time.
-        self.sql_create_statements.insert(
-            0, SQL("SELECT pg_advisory_xact_lock(hashtext({0}))").format(self.events_table_name)
-        )
+        self.schema_lock_statement = SQL("SELECT pg_advisory_xact_lock(hashtext({0}))").format(self.events_table_name)
+        self.sql_create_statements.insert(0, self.schema_lock_statement)
         # The library builds its pool without this setting.
         self.datastore.pool.reconnect_timeout = POOL_RECONNECT_SECONDS
         self.balances_table = self.events_table_name.removesuffix("_events") + "_balances"
@@ -327,6 +328,18 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         ).format(events)
 
         self._init_chain(events)
+
+    def create_table(self) -> None:
+        # The library creates its composite types each in a transaction of its own, before the
+        # schema transaction and so outside its lock; two processes starting together raced
+        # there too (a duplicate pg_type row). They are created first here, one process at a
+        # time; the library then finds them (DuplicateObject, which it expects).
+        for statement in self.sql_create_statements:
+            if "CREATE TYPE" in statement.as_string():
+                with self.datastore.transaction(commit=True) as curs, contextlib.suppress(DuplicateObject):
+                    curs.execute(self.schema_lock_statement, prepare=False)
+                    curs.execute(statement, prepare=False)
+        super().create_table()
 
     def _init_chain(self, events: Any) -> None:
         prefix = self.events_table_name.removesuffix("_events")
