@@ -154,7 +154,9 @@ def test_bench_batch_smoke(lines: int, store: str, tmp_path: Path, request: pyte
     import json
 
     doc = json.loads(out.read_text())
-    assert [r["what"] for r in doc["rows"]][1] == "batch: upload → credited"
+    whats = [r["what"] for r in doc["rows"]]
+    assert whats[:3] == ["COPY into a plain table (limit)", "COPY into a table keyed by line key (floor of any batch)", "batch: upload → credited"]
+    assert doc["rows"][1]["lines"] == lines  # every line key in the file is distinct: all went in
     assert doc["meta"]["accepted"] == lines
 
 
