@@ -426,25 +426,9 @@ class _Step:
         self.totals.clear()
 
 
-# One run of LedgerTransaction.Recorded events (ids %(lo)s to %(hi)s of the events table), applied
-# in PostgreSQL exactly as ``_Step.record`` and ``_Step.flush`` apply them in Python:
-# - ``f``: every posting (the JSON parsed once per event), with its transaction's minutes and local
-#   day (cut in %(zone)s), the volunteer it concerns, the issuing unit, and its signed figures;
-# - ``v``: per transaction and volunteer, points earned (flows from or back to issuing accounts,
-#   with the posting's own minutes), redeemed (net flows to merchants), and minutes = own minutes
-#   plus the transaction's, following the sign of the points;
-# - ``i``: per transaction and issuing unit, the net points issued (rows only when not zero);
-# - ``w``: ``v`` for volunteers this projection knows (and whose home it knows), with their number
-#   and home; ``days``: each local day's period codes and starts; ``coded``: per volunteer and
-#   period code, the figures of the transactions with points not zero, and where they count;
-# - ``anc``/``homes``: each unit's ancestry from ``lb_units`` (the unit first) and its chain of
-#   unit numbers, root first, padded with 0 (``whole`` as ``_Step.chain`` is not None);
-# then ``lb_seg`` gets the rows of non-movers with a whole chain, ``lb_moved`` those of the
-# others (one per unit of the ancestry), both only for points not zero, and ``lb_totals`` every
-# volunteer's and issuing unit's figures rolled up to every ancestor (zeros included, as Python
-# writes them).
-_RUN_SQL = """
-WITH f AS MATERIALIZED (  -- the postings, each field decoded once
+# The postings of the transactions with ids lo…hi, each field decoded once: per posting, the
+# volunteer and issuing unit it concerns and what it adds to their figures.
+_POSTINGS_SQL = """
   SELECT e.notification_id AS id, r.minutes AS tmin, ((r.at->>'_data_')::timestamptz AT TIME ZONE %(zone)s)::date AS d,
          CASE WHEN starts_with(q.source, 'issuing:') THEN CASE WHEN starts_with(q.destination, 'volunteer:') THEN substr(q.destination, 11) END
               WHEN starts_with(q.destination, 'issuing:') THEN CASE WHEN starts_with(q.source, 'volunteer:') THEN substr(q.source, 11) END
@@ -463,7 +447,28 @@ WITH f AS MATERIALIZED (  -- the postings, each field decoded once
   CROSS JOIN LATERAL json_to_record(convert_from(e.state, 'UTF8')::json) AS r(minutes bigint, at json, postings json)
   CROSS JOIN LATERAL json_to_recordset(r.postings) AS q(source text, destination text, amount bigint, minutes bigint)
   WHERE e.notification_id BETWEEN %(lo)s AND %(hi)s AND e.topic = %(topic)s
-), v AS (
+"""
+
+# One run of LedgerTransaction.Recorded events (ids %(lo)s to %(hi)s of the events table), applied
+# in PostgreSQL exactly as ``_Step.record`` and ``_Step.flush`` apply them in Python:
+# - ``f``: every posting (the JSON parsed once per event), with its transaction's minutes and local
+#   day (cut in %(zone)s), the volunteer it concerns, the issuing unit, and its signed figures;
+# - ``v``: per transaction and volunteer, points earned (flows from or back to issuing accounts,
+#   with the posting's own minutes), redeemed (net flows to merchants), and minutes = own minutes
+#   plus the transaction's, following the sign of the points;
+# - ``i``: per transaction and issuing unit, the net points issued (rows only when not zero);
+# - ``w``: ``v`` for volunteers this projection knows (and whose home it knows), with their number
+#   and home; ``days``: each local day's period codes and starts; ``coded``: per volunteer and
+#   period code, the figures of the transactions with points not zero, and where they count;
+# - ``anc``/``homes``: each unit's ancestry from ``lb_units`` (the unit first) and its chain of
+#   unit numbers, root first, padded with 0 (``whole`` as ``_Step.chain`` is not None);
+# then ``lb_seg`` gets the rows of non-movers with a whole chain, ``lb_moved`` those of the
+# others (one per unit of the ancestry), both only for points not zero, and ``lb_totals`` every
+# volunteer's and issuing unit's figures rolled up to every ancestor (zeros included, as Python
+# writes them).
+_RUN_SQL = """
+WITH f AS MATERIALIZED (
+""" + _POSTINGS_SQL + """), v AS (
   SELECT id, d, vid, sum(earned) AS points, sum(redeemed) AS redeemed,
          sum(own) + sign(sum(earned))::bigint * min(tmin) AS minutes
   FROM f WHERE vid IS NOT NULL GROUP BY id, d, vid

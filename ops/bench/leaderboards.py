@@ -162,6 +162,36 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
 
 
+def _decode_floor(ledger: Any, db: Any, zone: str) -> float:
+    """Seconds to decode every transaction's postings in PostgreSQL, as a catch-up step does,
+    and only add them up: the least the SQL path pays to read the log."""
+    from projections.leaderboards import _POSTINGS_SQL, _RECORDED
+    from projections.rawlog import RawLog
+
+    sql = f"SELECT count(*) AS n, sum(earned) AS s FROM ({_POSTINGS_SQL.format(events=RawLog(ledger, postgres=True).table)}) AS p"
+    with db.transaction() as tx:
+        tx.execute("SET LOCAL jit = off")
+        t0 = time.perf_counter()
+        tx.one(sql, {"lo": 0, "hi": ledger.max_notification_id(), "topic": _RECORDED, "zone": zone})
+        return time.perf_counter() - t0
+
+
+def _write_floor(db: Any) -> tuple[int, float]:
+    """Seconds to write the board rows the catch-up ended with into an empty copy of ``lb_seg``
+    the cheapest way (sorted, in bulk, its three indexes built afterwards): the least any build
+    of these rows pays to store them."""
+    with db.transaction() as tx:
+        t0 = time.perf_counter()
+        tx.execute("CREATE TABLE bench_seg (LIKE lb_seg)")
+        n = tx.execute("INSERT INTO bench_seg SELECT * FROM lb_seg ORDER BY a0, a1, a2, p, a3, volunteer")
+        tx.execute("ALTER TABLE bench_seg ADD PRIMARY KEY (a0, a1, a2, p, a3, volunteer)")
+        tx.execute("CREATE INDEX ON bench_seg (p, points DESC, volunteer)")
+        tx.execute("CREATE INDEX ON bench_seg (p, minutes DESC, volunteer)")
+        seconds = time.perf_counter() - t0
+        tx.execute("DROP TABLE bench_seg")
+    return int(n), seconds
+
+
 def _row(what: str, n: int, seconds: float, *, p50: float | None = None, p99: float | None = None, note: str = "") -> dict[str, Any]:
     return {
         "what": what,
@@ -255,6 +285,10 @@ def leaderboards(
             with svc.db.transaction() as tx:
                 for table in follower.projection.tables:
                     tx.execute(f"ANALYZE {table}")
+            s = _decode_floor(ledger, svc.db, svc.settings.zone.key)
+            rows.append(_row("floor: decode every posting in SQL, no writes", events, s))
+            seg_rows, s = _write_floor(svc.db)
+            rows.append(_row("floor: write lb_seg's final rows in bulk, indexes after", seg_rows, s, note="rows"))
 
         rnd = random.Random(seed + 1)
         kinds = list(levels)

@@ -25,3 +25,6 @@ def test_bench_leaderboards_smoke(database_url: str, tmp_path: Path) -> None:
     rows = {r["what"]: r for r in doc["rows"]}
     assert rows["leaderboards catch-up, 100 per txn"]["n"] == doc["meta"]["notifications"]
     assert doc["meta"]["board_rows"] > 0
+    if doc["meta"]["store"] == "PostgreSQL":  # the floors: the same events decoded, the same rows written
+        assert rows["floor: decode every posting in SQL, no writes"]["n"] == 300
+        assert rows["floor: write lb_seg's final rows in bulk, indexes after"]["n"] > 0
