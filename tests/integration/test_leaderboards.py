@@ -206,7 +206,13 @@ def from_scratch(ledger: Any, zone: ZoneInfo) -> tuple[dict[tuple[str, ...], tup
                     continue
                 earned = sum(rules.earned_and_redeemed(account, p)[0] for p in postings)
                 redeemed = sum(rules.earned_and_redeemed(account, p)[1] for p in postings)
-                minutes = rules.minutes_for(account, postings, e.minutes)
+                # a batch chunk's line may carry its own minutes: they follow that line's points
+                own = sum(
+                    int(p.get("minutes") or 0) * (1 if p["destination"] == account else -1)
+                    for p in e.postings
+                    if account in (p["source"], p["destination"]) and "issuing:" in (p["source"][:8], p["destination"][:8])
+                )
+                minutes = own + rules.minutes_for(account, postings, e.minutes)
                 for u in chain(home.get(owner)):
                     for k in keys(e.at):
                         if earned:
@@ -239,6 +245,9 @@ def stored(services: Any) -> tuple[dict[tuple[str, ...], tuple[int, int]], dict[
 operation = st.one_of(
     st.tuples(st.just("credit"), st.integers(0, 5), st.integers(0, 4), st.integers(1, 40), st.integers(0, 180)),
     st.tuples(st.just("batch"), st.lists(st.integers(0, 5), min_size=1, max_size=4, unique=True), st.integers(1, 20), st.integers(0, 90)),
+    # a welfare-day chunk: lines with their own minutes, sometimes taken back line by line
+    st.tuples(st.just("chunk"), st.lists(st.tuples(st.integers(0, 5), st.integers(1, 20), st.integers(0, 240)), min_size=1, max_size=4),
+              st.booleans()),
     st.tuples(st.just("reverse"), st.integers(0, 30)),
     st.tuples(st.just("redeem"), st.integers(0, 5), st.integers(1, 30)),
     st.tuples(st.just("move"), st.integers(0, 5), st.integers(0, 4)),
@@ -269,6 +278,17 @@ def test_random_sequences_match_a_from_scratch_computation(services: Any, clock:
         elif kind == "batch":
             postings = [Posting(issuing_account(street), volunteer_account(people[i]), op[2]) for i in op[1]]
             credits.append(ledger.post(f"{uuid.uuid4()}", "award", postings, minutes=op[3]).transaction.id)
+        elif kind == "chunk":
+            issuing = issuing_account(units[n % len(units)])
+            lines = [{**Posting(issuing, volunteer_account(people[i]), points).as_dict(), "minutes": m} for i, points, m in op[1]]
+            save_chunk(ledger, clock, f"{uuid.uuid4()}", lines)
+            if op[2]:  # the first line's reversal, with its minutes, as a batch reversal writes it
+                i, points, m = op[1][0]
+                back = [{**Posting(volunteer_account(people[i]), issuing, points).as_dict(), "minutes": m}]
+                try:
+                    save_chunk(ledger, clock, f"{uuid.uuid4()}", back)
+                except InsufficientPoints:
+                    pass
         elif kind == "reverse" and credits:
             try:
                 ledger.reverse(credits[op[1] % len(credits)])
@@ -291,6 +311,15 @@ def test_random_sequences_match_a_from_scratch_computation(services: Any, clock:
     assert stored(services) == from_scratch(ledger, SHANGHAI)
     # (the examples share the services: both counts are of everything so far)
     assert projection.sql_events == (recorded_count(ledger) if services.db.is_postgres else 0)
+
+
+def save_chunk(ledger: Any, clock: Any, key: str, lines: list[dict[str, Any]]) -> None:
+    """A transaction shaped like a welfare-day batch chunk (a line may carry its own minutes)."""
+    txn = LedgerTransaction(
+        key=key, kind="batch", postings=lines, minutes=0, memo="", fingerprint="f", actor="t",
+        unit_id=None, reverses=None, at=clock.now(),
+    )
+    ledger.save(txn, balance_deltas=rules.guarded_deltas([Posting.from_dict(p) for p in lines]))
 
 
 def recorded_count(ledger: Any) -> int:
