@@ -55,7 +55,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -74,6 +74,7 @@ _MERCHANT = "merchant:"
 _CHUNK = 500
 DEPTH = 4  # street → community → compound → building (a station sits at depth 1 to 3)
 _RECORDED = get_topic(LedgerTransaction.Recorded)  # type: ignore[attr-defined]
+_REGISTERED = get_topic(Volunteer.Registered)  # type: ignore[attr-defined]
 _KIND_CODE = {kind: i + 1 for i, kind in enumerate(PERIODS)}
 _SCALE = 100_000_000
 # Boards of units this close to the root read the rows already in value order and keep those
@@ -181,11 +182,14 @@ class LeaderboardsProjection(Projection):
         step = _Step(self, tx)
         step.preload({
             account[10:]
-            for _, e in batch if isinstance(e, tuple) and not isinstance(e, Run)
+            for _, e in batch if type(e) is tuple  # a decoded transaction (not a Run or a _Registered)
             for p in e[0] for account in (p["source"], p["destination"]) if account.startswith(_VOLUNTEER)
         })
         for seq, e in batch:
-            if isinstance(e, Run):  # (a NamedTuple: before the decoded transactions' tuples)
+            if isinstance(e, _Registered):  # (NamedTuples: before the decoded transactions' tuples)
+                step.people[e.vid] = _Person(e.name, e.home, seq, False)
+                step.dirty_people.add(e.vid)
+            elif isinstance(e, Run):
                 step.flush()  # what is pending comes first in the log
                 if not step.tuned:
                     # JIT would compile this statement for seconds, every time; its aggregates
@@ -226,6 +230,15 @@ class LeaderboardsProjection(Projection):
         return got
 
 
+class _Registered(NamedTuple):
+    """A volunteer's registration, decoded from its stored JSON without the library's mapper (a
+    catch-up meets one per volunteer: 10⁵ of them here)."""
+
+    vid: str
+    name: str
+    home: str
+
+
 def _decoded(e: Any) -> Any:
     if isinstance(e, LedgerTransaction.Recorded):  # type: ignore[attr-defined]
         return (e.postings, e.minutes, e.at.isoformat())
@@ -251,6 +264,10 @@ def _decode_raw(events: Sequence[RawEvent | Run], mapper: Any, tx: Tx | None = N
         elif r.topic == _RECORDED:
             d = loads(r.state)
             yield r.id, (d["postings"], d["minutes"], d["at"]["_data_"])
+        elif r.topic == _REGISTERED:
+            d = loads(r.state)
+            # (ids as UUID.hex gives them: the stored unit id is that already)
+            yield r.id, _Registered(r.originator_id.replace("-", "").lower(), d["name"], d["unit_id"]["_data_"])
         else:
             yield r.id, mapper.to_domain_event(r.stored())
 
@@ -401,10 +418,11 @@ class _Step:
         _roll_up(self.pending, self.units, self.totals)
         _write_units(self.tx, [(u, self.units[u]) for u in sorted(self.dirty_units)])
         people = [(v, self.people[v]) for v in sorted(self.dirty_people)]
-        self.tx.executemany(
-            "INSERT INTO lb_people (volunteer_id, name, home_unit_id, n, mover) VALUES (%s, %s, %s, %s, %s) "
-            "ON CONFLICT (volunteer_id) DO UPDATE SET home_unit_id = excluded.home_unit_id, mover = excluded.mover",
+        self.tx.bulk_insert(
+            "lb_people",
+            (("volunteer_id", "text"), ("name", "text"), ("home_unit_id", "text"), ("n", "bigint"), ("mover", "integer")),
             [(v, p.name, p.home, p.n, int(p.mover)) for v, p in people if p is not None],
+            suffix="ON CONFLICT (volunteer_id) DO UPDATE SET home_unit_id = excluded.home_unit_id, mover = excluded.mover",
         )
         _upsert_adding(
             self.tx, "lb_seg", ("a0", "a1", "a2", "a3", "p", "volunteer"), ("points", "minutes"),
@@ -469,12 +487,12 @@ _POSTINGS_SQL = """
 _RUN_SQL = """
 WITH f AS MATERIALIZED (
 """ + _POSTINGS_SQL + """), v AS (
-  SELECT id, d, vid, sum(earned) AS points, sum(redeemed) AS redeemed,
-         sum(own) + sign(sum(earned))::bigint * min(tmin) AS minutes
+  SELECT id, d, vid, sum(earned)::bigint AS points, sum(redeemed)::bigint AS redeemed,
+         (sum(own) + sign(sum(earned))::bigint * min(tmin))::bigint AS minutes
   FROM f WHERE vid IS NOT NULL GROUP BY id, d, vid
 ), i AS (
-  SELECT d, issuer AS unit, sum(amount) AS issued FROM (
-    SELECT id, d, issuer, sum(earned) AS amount FROM f WHERE issuer IS NOT NULL GROUP BY id, d, issuer
+  SELECT d, issuer AS unit, sum(amount)::bigint AS issued FROM (
+    SELECT id, d, issuer, sum(earned)::bigint AS amount FROM f WHERE issuer IS NOT NULL GROUP BY id, d, issuer
   ) AS per_txn WHERE amount <> 0 GROUP BY d, issuer
 ), anc AS MATERIALIZED (
   SELECT u.unit_id AS home, x.aid AS unit, a.seq, x.ord, cardinality(string_to_array(u.ancestry, ',')) AS len
@@ -492,19 +510,19 @@ WITH f AS MATERIALIZED (
          300000000 + (date_part('year', d) * 10000 + 101)::int AS py,
          to_char(ws, 'YYYY-MM-DD') AS sw, to_char(d, 'YYYY-MM-01') AS sm, to_char(d, 'YYYY-01-01') AS sy
   FROM (SELECT d, d - (date_part('isodow', d)::int - 1) AS ws FROM (SELECT DISTINCT d FROM f) AS x) AS y
-), w AS MATERIALIZED (
-  SELECT v.d, v.points, v.redeemed, v.minutes, pe.n, pe.home_unit_id AS home
+), w AS MATERIALIZED (  -- with the volunteer's place, carried along (not looked up per board row)
+  SELECT v.d, v.points, v.redeemed, v.minutes, pe.n, pe.home_unit_id AS home, pe.mover <> 0 OR NOT h.whole AS moved,
+         h.a0, h.a1, h.a2, h.a3
   FROM v JOIN lb_people pe ON pe.volunteer_id = v.vid JOIN homes h ON h.home = pe.home_unit_id
 ), coded AS MATERIALIZED (  -- the board rows' figures per volunteer and period, with the volunteer's place
-  SELECT c.n, c.p, c.points, c.minutes, pe.home_unit_id AS home, pe.mover <> 0 OR NOT h.whole AS moved,
-         h.a0, h.a1, h.a2, h.a3
-  FROM (
-    SELECT e.n, k.p, sum(e.points) AS points, sum(e.minutes) AS minutes
-    FROM (SELECT n, d, sum(points) AS points, sum(minutes) AS minutes FROM w WHERE points <> 0 GROUP BY n, d) AS e
-    JOIN days ON days.d = e.d
-    CROSS JOIN LATERAL (VALUES (days.pw), (days.pm), (days.py), (400000000)) AS k(p)
-    GROUP BY e.n, k.p
-  ) AS c JOIN lb_people pe ON pe.n = c.n JOIN homes h ON h.home = pe.home_unit_id
+  SELECT e.n, k.p, sum(e.points)::bigint AS points, sum(e.minutes)::bigint AS minutes,
+         min(e.home) AS home, bool_or(e.moved) AS moved, min(e.a0) AS a0, min(e.a1) AS a1, min(e.a2) AS a2, min(e.a3) AS a3
+  FROM (SELECT n, d, sum(points)::bigint AS points, sum(minutes)::bigint AS minutes,
+               min(home) AS home, bool_or(moved) AS moved, min(a0) AS a0, min(a1) AS a1, min(a2) AS a2, min(a3) AS a3
+        FROM w WHERE points <> 0 GROUP BY n, d) AS e
+  JOIN days ON days.d = e.d
+  CROSS JOIN LATERAL (VALUES (days.pw), (days.pm), (days.py), (400000000)) AS k(p)
+  GROUP BY e.n, k.p
 ), seg AS (
   INSERT INTO lb_seg (a0, a1, a2, a3, p, volunteer, points, minutes)
   SELECT a0, a1, a2, a3, p, n, points, minutes FROM coded WHERE NOT moved ORDER BY a0, a1, a2, p, a3, n
@@ -517,10 +535,11 @@ WITH f AS MATERIALIZED (
   ON CONFLICT (unit, p, volunteer) DO UPDATE
   SET points = lb_moved.points + excluded.points, minutes = lb_moved.minutes + excluded.minutes
 ), per_period AS (  -- per unit and period: the totals' figures, before the roll-up
-  SELECT t.unit, k.kind, k.start, sum(t.issued) AS issued, sum(t.earned) AS earned, sum(t.redeemed) AS redeemed,
-         sum(t.minutes) AS minutes
+  SELECT t.unit, k.kind, k.start, sum(t.issued)::bigint AS issued, sum(t.earned)::bigint AS earned,
+         sum(t.redeemed)::bigint AS redeemed, sum(t.minutes)::bigint AS minutes
   FROM (
-    SELECT home AS unit, d, 0::numeric AS issued, sum(points) AS earned, sum(redeemed) AS redeemed, sum(minutes) AS minutes
+    SELECT home AS unit, d, 0::bigint AS issued, sum(points)::bigint AS earned, sum(redeemed)::bigint AS redeemed,
+           sum(minutes)::bigint AS minutes
     FROM w GROUP BY home, d
     UNION ALL
     SELECT unit, d, issued, 0, 0, 0 FROM i

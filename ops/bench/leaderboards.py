@@ -168,7 +168,12 @@ def _decode_floor(ledger: Any, db: Any, zone: str) -> float:
     from projections.leaderboards import _POSTINGS_SQL, _RECORDED
     from projections.rawlog import RawLog
 
-    sql = f"SELECT count(*) AS n, sum(earned) AS s FROM ({_POSTINGS_SQL.format(events=RawLog(ledger, postgres=True).table)}) AS p"
+    # every column is used, so the planner computes each (an unused one it would skip)
+    sql = (
+        "SELECT count(*) AS n, sum(earned) AS e, sum(redeemed) AS r, sum(own) AS o, sum(tmin) AS m, "
+        "max(d) AS d, max(vid) AS v, max(issuer) AS i "
+        f"FROM ({_POSTINGS_SQL.format(events=RawLog(ledger, postgres=True).table)}) AS p"
+    )
     with db.transaction() as tx:
         tx.execute("SET LOCAL jit = off")
         t0 = time.perf_counter()
