@@ -510,19 +510,21 @@ WITH f AS MATERIALIZED (
          300000000 + (date_part('year', d) * 10000 + 101)::int AS py,
          to_char(ws, 'YYYY-MM-DD') AS sw, to_char(d, 'YYYY-MM-01') AS sm, to_char(d, 'YYYY-01-01') AS sy
   FROM (SELECT d, d - (date_part('isodow', d)::int - 1) AS ws FROM (SELECT DISTINCT d FROM f) AS x) AS y
-), w AS MATERIALIZED (  -- with the volunteer's place, carried along (not looked up per board row)
-  SELECT v.d, v.points, v.redeemed, v.minutes, pe.n, pe.home_unit_id AS home, pe.mover <> 0 OR NOT h.whole AS moved,
-         h.a0, h.a1, h.a2, h.a3
+), w AS MATERIALIZED (
+  SELECT v.d, v.points, v.redeemed, v.minutes, pe.n, pe.home_unit_id AS home
   FROM v JOIN lb_people pe ON pe.volunteer_id = v.vid JOIN homes h ON h.home = pe.home_unit_id
+), place AS MATERIALIZED (  -- each volunteer's place, joined by hash (not looked up per board row)
+  SELECT pe.n, pe.home_unit_id AS home, pe.mover <> 0 OR NOT h.whole AS moved, h.a0, h.a1, h.a2, h.a3
+  FROM lb_people pe JOIN homes h ON h.home = pe.home_unit_id
 ), coded AS MATERIALIZED (  -- the board rows' figures per volunteer and period, with the volunteer's place
-  SELECT e.n, k.p, sum(e.points)::bigint AS points, sum(e.minutes)::bigint AS minutes,
-         min(e.home) AS home, bool_or(e.moved) AS moved, min(e.a0) AS a0, min(e.a1) AS a1, min(e.a2) AS a2, min(e.a3) AS a3
-  FROM (SELECT n, d, sum(points)::bigint AS points, sum(minutes)::bigint AS minutes,
-               min(home) AS home, bool_or(moved) AS moved, min(a0) AS a0, min(a1) AS a1, min(a2) AS a2, min(a3) AS a3
-        FROM w WHERE points <> 0 GROUP BY n, d) AS e
-  JOIN days ON days.d = e.d
-  CROSS JOIN LATERAL (VALUES (days.pw), (days.pm), (days.py), (400000000)) AS k(p)
-  GROUP BY e.n, k.p
+  SELECT c.n, c.p, c.points, c.minutes, pl.home, pl.moved, pl.a0, pl.a1, pl.a2, pl.a3
+  FROM (
+    SELECT e.n, k.p, sum(e.points)::bigint AS points, sum(e.minutes)::bigint AS minutes
+    FROM (SELECT n, d, sum(points)::bigint AS points, sum(minutes)::bigint AS minutes FROM w WHERE points <> 0 GROUP BY n, d) AS e
+    JOIN days ON days.d = e.d
+    CROSS JOIN LATERAL (VALUES (days.pw), (days.pm), (days.py), (400000000)) AS k(p)
+    GROUP BY e.n, k.p
+  ) AS c JOIN place pl ON pl.n = c.n
 ), seg AS (
   INSERT INTO lb_seg (a0, a1, a2, a3, p, volunteer, points, minutes)
   SELECT a0, a1, a2, a3, p, n, points, minutes FROM coded WHERE NOT moved ORDER BY a0, a1, a2, p, a3, n
