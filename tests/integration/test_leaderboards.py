@@ -356,6 +356,53 @@ def test_random_sequences_go_through_sql_on_postgres_only(services: Any, clock: 
     assert board(services, street) == {people[0].hex: 15, people[1].hex: 16, people[2].hex: 8}
 
 
+def test_a_long_run_into_an_empty_board_table_is_written_in_bulk(services: Any, clock: Any, store: str) -> None:
+    """A rebuild's run into an empty lb_seg goes into a new table that takes lb_seg's place:
+    the same rows as the Python path, the same indexes and key afterwards, and later runs
+    merge into it as usual."""
+    if store != "postgres":
+        pytest.skip("the SQL path is PostgreSQL's")
+    ledger = services.ledger
+    build_mixed_log(ledger, clock)
+    f = follower(services)
+    projection = f.projection
+
+    def shape() -> list[tuple[str, str]]:
+        with services.db.read() as tx:
+            rows = tx.all(
+                "SELECT indexname AS name, indexdef AS def FROM pg_indexes WHERE tablename = 'lb_seg' "
+                "UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'lb_seg'::regclass "
+                "ORDER BY 1, 2"
+            )
+        return [(r["name"], r["def"]) for r in rows]
+
+    schema = shape()
+    assert ("lb_seg_pkey", "PRIMARY KEY (a0, a1, a2, p, a3, volunteer)") in schema and len(schema) == 4
+    projection.use_sql = False
+    f.rebuild()
+    by_python = snapshot_rows(services.db, projection)
+
+    projection.use_sql = True
+    projection.sql_min_run = projection.bulk_min_run = 1
+    for batch_size in (50_000, 7):  # one run; runs cut anywhere (only the first finds lb_seg empty)
+        f.batch_size = batch_size
+        before = projection.bulk_runs
+        f.rebuild()
+        assert projection.bulk_runs == before + 1
+        assert snapshot_rows(services.db, projection) == by_python, batch_size
+        assert shape() == schema
+    # later transactions merge into the new table
+    street = ledger.create_unit("后来街道", "street", None).id
+    people = [ledger.register_volunteer(f"后来{i}", street).id for i in range(3)]
+    for i, v in enumerate(people * 2):
+        ledger.credit(f"later-{i}", street, v, 3 + i, minutes=10)
+    f.catch_up()
+    after = snapshot_rows(services.db, projection)
+    projection.use_sql = False
+    f.rebuild()
+    assert snapshot_rows(services.db, projection) == after
+
+
 def build_mixed_log(ledger: Any, clock: Any) -> dict[str, Any]:
     """Moves, unit moves, reversals, batch chunk events with many postings (and their reversal
     line by line), redemptions and a reversed redemption, instants on both sides of a week's
