@@ -496,7 +496,8 @@ _POSTINGS_SQL = """
 #   period code, the figures of the transactions with points not zero, and where they count;
 # - ``anc``/``homes``: each unit's ancestry from ``lb_units`` (the unit first) and its chain of
 #   unit numbers, root first, padded with 0 (``whole`` as ``_Step.chain`` is not None);
-# then ``lb_seg`` gets the rows of non-movers with a whole chain, ``lb_moved`` those of the
+#   ``place``: each volunteer's home and chain, and whether their rows go to ``lb_moved``;
+# then ``lb_seg`` ({seg}: a new table for ``_bulk_run``, where {merge} is empty) gets the rows of non-movers with a whole chain, ``lb_moved`` those of the
 # others (one per unit of the ancestry), both only for points not zero, and ``lb_totals`` every
 # volunteer's and issuing unit's figures rolled up to every ancestor (zeros included, as Python
 # writes them).

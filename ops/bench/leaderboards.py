@@ -185,13 +185,15 @@ def _write_floor(db: Any) -> tuple[int, float]:
     """Seconds to write the board rows the catch-up ended with into an empty copy of ``lb_seg``
     the cheapest way (sorted, in bulk, its three indexes built afterwards): the least any build
     of these rows pays to store them."""
+    from projections.leaderboards import _SEG_INDEXES, _SEG_KEY
+
     with db.transaction() as tx:
         t0 = time.perf_counter()
         tx.execute("CREATE TABLE bench_seg (LIKE lb_seg)")
-        n = tx.execute("INSERT INTO bench_seg SELECT * FROM lb_seg ORDER BY a0, a1, a2, p, a3, volunteer")
-        tx.execute("ALTER TABLE bench_seg ADD PRIMARY KEY (a0, a1, a2, p, a3, volunteer)")
-        tx.execute("CREATE INDEX ON bench_seg (p, points DESC, volunteer)")
-        tx.execute("CREATE INDEX ON bench_seg (p, minutes DESC, volunteer)")
+        n = tx.execute(f"INSERT INTO bench_seg SELECT * FROM lb_seg ORDER BY {_SEG_KEY[1:-1]}")
+        tx.execute(f"ALTER TABLE bench_seg ADD PRIMARY KEY {_SEG_KEY}")
+        for _, columns in _SEG_INDEXES:
+            tx.execute(f"CREATE INDEX ON bench_seg {columns}")
         seconds = time.perf_counter() - t0
         tx.execute("DROP TABLE bench_seg")
     return int(n), seconds
