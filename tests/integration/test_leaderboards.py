@@ -149,11 +149,7 @@ def test_many_postings_in_one_transaction(services: Any, clock: Any) -> None:
     ledger.post("welfare", "award", postings, minutes=120)
     # the event shape of a batch chunk: a posting may carry its own minutes
     lines = [{**Posting(issuing_account(street), volunteer_account(v), 2).as_dict(), "minutes": 30} for v in people[:5]]
-    txn = LedgerTransaction(
-        key="chunk", kind="award", postings=lines, minutes=0, memo="", fingerprint="f", actor="t",
-        unit_id=street, reverses=None, at=clock.now(),
-    )
-    ledger.save(txn, balance_deltas=rules.guarded_deltas([Posting.from_dict(p) for p in lines]))
+    save_chunk(ledger, clock, "chunk", lines, kind="award", unit_id=street)
     expected = {v.hex: 10 + i + (2 if i < 5 else 0) for i, v in enumerate(people)}
     assert board(services, community) == expected
     assert board(services, street, metric="minutes") == {v.hex: 120 + (30 if i < 5 else 0) for i, v in enumerate(people)}
@@ -313,11 +309,13 @@ def test_random_sequences_match_a_from_scratch_computation(services: Any, clock:
     assert projection.sql_events == (recorded_count(ledger) if services.db.is_postgres else 0)
 
 
-def save_chunk(ledger: Any, clock: Any, key: str, lines: list[dict[str, Any]]) -> None:
+def save_chunk(
+    ledger: Any, clock: Any, key: str, lines: list[dict[str, Any]], *, kind: str = "batch", minutes: int = 0, unit_id: Any = None,
+) -> None:
     """A transaction shaped like a welfare-day batch chunk (a line may carry its own minutes)."""
     txn = LedgerTransaction(
-        key=key, kind="batch", postings=lines, minutes=0, memo="", fingerprint="f", actor="t",
-        unit_id=None, reverses=None, at=clock.now(),
+        key=key, kind=kind, postings=lines, minutes=minutes, memo="", fingerprint="f", actor="t",
+        unit_id=unit_id, reverses=None, at=clock.now(),
     )
     ledger.save(txn, balance_deltas=rules.guarded_deltas([Posting.from_dict(p) for p in lines]))
 
@@ -418,12 +416,8 @@ def build_mixed_log(ledger: Any, clock: Any) -> dict[str, Any]:
     shop = uuid.uuid4()
     credits: list[Any] = []
 
-    def chunk(key: str, lines: list[dict[str, Any]], minutes: int = 0) -> None:
-        txn = LedgerTransaction(
-            key=key, kind="batch", postings=lines, minutes=minutes, memo="", fingerprint="f", actor="t",
-            unit_id=street, reverses=None, at=clock.now(),
-        )
-        ledger.save(txn, balance_deltas=rules.guarded_deltas([Posting.from_dict(p) for p in lines]))
+    def chunk(key: str, lines: list[dict[str, Any]]) -> None:
+        save_chunk(ledger, clock, key, lines, unit_id=street)
 
     for round_ in range(3):
         for i, v in enumerate(people):
