@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, StringConstraints
 
-from ledger.activities import MAX_POINTS_PER_HOUR, NO_CHECKOUT_POLICIES
+from ledger.activities.rules import MAX_POINTS_PER_HOUR, NO_CHECKOUT_POLICIES
 from ledger.codes import MAX_CODE_LENGTH
 
 from api.alliance_models import ScanMerchant

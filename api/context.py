@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ledger.application import Ledger
-from ledger.batch_runner import BatchService
-from ledger.attendance import Attendance
+from ledger.batches.service import BatchService
+from ledger.activities.service import Attendance
 from ledger.clock import Clock
 from merchants.application import Alliance
 from ops.settings import Settings

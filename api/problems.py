@@ -22,10 +22,9 @@ from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger import activities as la
+from ledger.activities import errors as activity_errors
 from ledger import codes as lc
-from ledger import batch_files as lbf
-from ledger import batch_runner as lbr
+from ledger.batches import errors as batch_errors
 from ledger import errors as le
 from merchants import errors as me
 
@@ -119,18 +118,18 @@ LEDGER_ERRORS: Mapping[type[le.LedgerError], tuple[int, str, str]] = {
     me.OfferUnavailable: (409, "offer_unavailable", "Offer unavailable"),
     me.LimitReached: (409, "limit_reached", "Limit reached"),
     # activities and scans (ledger.activities)
-    la.CodeWrongActivity: (422, "code_wrong_activity", "Code for another activity"),
-    la.ActivityClosed: (409, "activity_closed", "Activity closed"),
-    la.ActivityFull: (409, "activity_full", "Activity full"),
-    la.ActivityCancelled: (409, "activity_cancelled", "Activity cancelled"),
-    la.ActivityNotOver: (409, "activity_not_over", "Activity not over"),
-    la.AlreadyCheckedOut: (409, "already_checked_out", "Already checked out"),
-    la.NotPending: (409, "not_pending", "Not waiting for approval"),
-    # welfare-day batches (ledger.batch_files, ledger.batch_runner)
-    lbf.BadBatchFile: (422, "invalid_batch_file", "Batch file cannot be read"),
-    lbf.BatchTooLarge: (413, "batch_too_large", "Batch too large"),
-    lbr.BatchRunning: (409, "batch_running", "Batch still running"),
-    lbr.BatchFileMissing: (409, "batch_file_missing", "Batch file not on this server"),
+    activity_errors.CodeWrongActivity: (422, "code_wrong_activity", "Code for another activity"),
+    activity_errors.ActivityClosed: (409, "activity_closed", "Activity closed"),
+    activity_errors.ActivityFull: (409, "activity_full", "Activity full"),
+    activity_errors.ActivityCancelled: (409, "activity_cancelled", "Activity cancelled"),
+    activity_errors.ActivityNotOver: (409, "activity_not_over", "Activity not over"),
+    activity_errors.AlreadyCheckedOut: (409, "already_checked_out", "Already checked out"),
+    activity_errors.NotPending: (409, "not_pending", "Not waiting for approval"),
+    # welfare-day batches (ledger.batches)
+    batch_errors.BadBatchFile: (422, "invalid_batch_file", "Batch file cannot be read"),
+    batch_errors.BatchTooLarge: (413, "batch_too_large", "Batch too large"),
+    batch_errors.BatchRunning: (409, "batch_running", "Batch still running"),
+    batch_errors.BatchFileMissing: (409, "batch_file_missing", "Batch file not on this server"),
 }
 
 # Codes the API itself produces outside that table (for the OpenAPI description and tests).

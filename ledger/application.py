@@ -31,7 +31,7 @@ from ledger.errors import (
     NotFound,
     TokenRevoked,
 )
-from ledger.persistence import BalanceGuardViolation
+from ledger.store.common import BalanceGuardViolation
 
 ROLES = ("admin", "organizer", "volunteer", "merchant")
 REVERSAL = "reversal"

@@ -34,7 +34,7 @@ from ledger.accounts import Posting
 from ledger.application import Ledger, PostingResult
 from ledger.domain import LedgerTransaction
 from ledger.errors import InvalidRequest
-from ledger.persistence import BalanceGuardViolation
+from ledger.store.common import BalanceGuardViolation
 
 BATCH_MAX = 200
 

@@ -13,8 +13,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ledger.batch_files import CSV, NDJSON
-from ledger.batches import DEFAULT_CAP, Batch
+from ledger.batches.files import CSV, NDJSON
+from ledger.batches.rules import DEFAULT_CAP
+from ledger.batches.domain import Batch
 
 batch_app = typer.Typer(help="Welfare-day batches (公益日批量发放): bulk credits from CSV or JSON lines.", no_args_is_help=True)
 

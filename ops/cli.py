@@ -121,7 +121,7 @@ def store_label(settings: Settings) -> str:
 
         u = urlparse(settings.database_url)
         return f"PostgreSQL {u.hostname}:{u.port or 5432}/{u.path.lstrip('/')}"
-    from ledger.stores import sqlite_path
+    from ledger.store import sqlite_path
 
     return f"SQLite {sqlite_path(settings.database_url)}"
 
@@ -523,7 +523,7 @@ def demo(
     import time
 
     from ledger.clock import ManualClock
-    from ledger.stores import sqlite_path
+    from ledger.store import sqlite_path
     from ops.demo import ROLE_PAGES, build_neighbourhood, existing_neighbourhood, issue_demo_tokens
 
     settings = load_settings()

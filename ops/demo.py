@@ -17,7 +17,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from api.context import Services
-from ledger.attendance import CHECK_OUT
+from ledger.activities.service import CHECK_OUT
 from ledger.clock import ManualClock
 from ledger.domain import Unit, Volunteer
 from ops.demo_alliance import build_alliance

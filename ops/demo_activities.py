@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from api.context import Services
-from ledger import activities as act
+from ledger.activities import rules as act
 from ledger.clock import ManualClock
 from ledger.domain import Volunteer
 

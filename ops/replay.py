@@ -30,9 +30,10 @@ from eventsourcing.utils import get_topic
 
 from ledger import rules
 from ledger.accounts import ISSUING, MERCHANT, Posting, account_kind, is_volunteer, issuing_account, volunteer_account
-from ledger.activities import CREDITED, PENDING, Activity, AttendanceRecord, Seat
+from ledger.activities.rules import CREDITED, PENDING
+from ledger.activities.domain import Activity, AttendanceRecord, Seat
 from ledger.application import REVERSAL
-from ledger.batches import BATCH, BATCH_KINDS, BATCH_REVERSAL
+from ledger.batches.rules import BATCH, BATCH_KINDS, BATCH_REVERSAL
 from ledger.domain import LedgerTransaction
 from ledger.errors import InvalidRequest
 from merchants.domain import Redemption

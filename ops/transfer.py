@@ -49,9 +49,9 @@ from api.context import Services
 from ledger import rules
 from ledger.accounts import Posting
 from ledger.application import Ledger
-from ledger.batches import BATCH
+from ledger.batches.rules import BATCH
 from ledger.chain import GENESIS, event_digest, link
-from ledger.persistence import BalanceGuardViolation, LineKeyConflict
+from ledger.store.common import BalanceGuardViolation, LineKeyConflict
 from ops.projecting import catch_up
 from ops.verify import RECORDED
 

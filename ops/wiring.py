@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from api.context import Services
 from ledger.application import Ledger
-from ledger.batch_runner import BatchService
-from ledger.attendance import Attendance
+from ledger.batches.service import BatchService
+from ledger.activities.service import Attendance
 from ledger.clock import Clock, SystemClock
-from ledger.stores import ledger_env
+from ledger.store import ledger_env
 from merchants.application import Alliance
 from ops.settings import Settings
 from projections.base import Follower

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ledger.activities import CREDITED, IN, PENDING, Activity, AttendanceRecord
+from ledger.activities.rules import CREDITED, IN, PENDING
+from ledger.activities.domain import Activity, AttendanceRecord
 from projections.accounts import iso
 from projections.base import Projection
 from projections.db import Tx

@@ -16,8 +16,8 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from ledger.persistence import POOL_RECONNECT_SECONDS, POOL_TIMEOUT_SECONDS
-from ledger.stores import is_postgres, sqlite_path
+from ledger.store.postgres import POOL_RECONNECT_SECONDS, POOL_TIMEOUT_SECONDS
+from ledger.store import is_postgres, sqlite_path
 
 
 class Tx:

@@ -11,9 +11,9 @@ import qrcode
 import qrcode.image.svg
 from fastapi import APIRouter, Body, Depends, Query, Response
 
-from ledger import activities as act
-from ledger.activities import Activity, AttendanceRecord
-from ledger.attendance import Attendance
+from ledger.activities import rules as act
+from ledger.activities.domain import Activity, AttendanceRecord
+from ledger.activities.service import Attendance
 from projections import attendance as reads
 from projections.db import Database
 

@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 import anyio
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from ledger.batch_files import MEDIA_TYPES
-from ledger.batch_runner import BatchService, Spooled
-from ledger.batches import DEFAULT_CAP, Batch
+from ledger.batches.files import MEDIA_TYPES
+from ledger.batches.service import BatchService, Spooled
+from ledger.batches.rules import DEFAULT_CAP
+from ledger.batches.domain import Batch
 from ledger.rules import MAX_POINTS_PER_POSTING
 
 from api import idempotency

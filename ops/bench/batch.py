@@ -124,7 +124,7 @@ def _reset_peak() -> bool:
 
 def _batch_child(url: str, var: str, path: str, unit_id: str, queue: Any) -> None:
     """In a fresh process: upload to credited, then to visible in balances."""
-    from ledger.batch_files import CSV
+    from ledger.batches.files import CSV
     from ops.projecting import catch_up
     from ops.wiring import close_services
 

@@ -131,7 +131,7 @@ class StraightRedeem(Application[UUID]):
 
 
 def _straight_env(url: str) -> dict[str, str]:
-    from ledger.stores import ledger_env
+    from ledger.store import ledger_env
 
     env = ledger_env(url, pool_size=20, max_overflow=40)
     env.pop("APPLICATION_RECORDER_TOPIC", None)

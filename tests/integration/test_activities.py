@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from invariants import assert_invariants
-from ledger import activities as act
+from ledger.activities import errors as activity_errors
+from ledger.activities import rules as act
 from ledger import codes
 from ledger.accounts import volunteer_account
-from ledger.attendance import CHECK_IN, CHECK_OUT
+from ledger.activities.service import CHECK_IN, CHECK_OUT
 from ledger.domain import LedgerTransaction
 
 
@@ -41,7 +42,7 @@ def test_scans_with_the_injected_clock(services: Any, clock: Any) -> None:
         att.scan_code(photo, vol)
     # a code for A used on B is refused; a forged one too
     code_a = att.code_for(a.id).code
-    with pytest.raises(act.CodeWrongActivity):
+    with pytest.raises(activity_errors.CodeWrongActivity):
         att.scan_code(code_a, vol, expected_activity=b.id)
     with pytest.raises(codes.CodeInvalid):
         att.scan_code(code_a[:-3] + "AAA", vol)
@@ -66,17 +67,17 @@ def test_scans_with_the_injected_clock(services: Any, clock: Any) -> None:
     clock.advance(5)
     assert att.scan_code(att.code_for(a.id).code, vol).replayed  # double tap on the way out
     clock.advance(120)
-    with pytest.raises(act.AlreadyCheckedOut):
+    with pytest.raises(activity_errors.AlreadyCheckedOut):
         att.scan_code(att.code_for(a.id).code, vol)
 
     # B is cancelled: its code is refused; an activity over an hour ago is closed
     att.cancel_activity(b.id, "下雨")
-    with pytest.raises(act.ActivityClosed):
+    with pytest.raises(activity_errors.ActivityClosed):
         att.scan_code(att.code_for(b.id).code, vol)
-    with pytest.raises(act.ActivityCancelled):
+    with pytest.raises(activity_errors.ActivityCancelled):
         att.cancel_activity(b.id)
     clock.advance(hours=3)
-    with pytest.raises(act.ActivityClosed):
+    with pytest.raises(activity_errors.ActivityClosed):
         att.scan_code(att.code_for(a.id).code, vol)
 
     services.catch_up()
@@ -101,13 +102,13 @@ def test_approvals_and_settling(services: Any, clock: Any) -> None:
     approved = att.decide(a.id, vols[:2], True, by="org")
     assert [r.status for r in approved] == [act.CREDITED, act.CREDITED]
     att.decide(a.id, [vols[2]], False, by="org")
-    with pytest.raises(act.NotPending):
+    with pytest.raises(activity_errors.NotPending):
         att.decide(a.id, [vols[0]], True, by="org")  # approving twice pays nothing
     assert ledger.guarded_balance(volunteer_account(vols[0])) == 15
     assert ledger.guarded_balance(volunteer_account(vols[2])) == 0
 
     # vols[3] never checks out: window_end counts to the end, then approval
-    with pytest.raises(act.ActivityNotOver):
+    with pytest.raises(activity_errors.ActivityNotOver):
         att.settle(a.id, vols, by="org")
     clock.advance(hours=3)
     settled = att.settle(a.id, vols, by="org")
@@ -143,7 +144,7 @@ def test_200_volunteers_at_once_into_150_seats(services: Any, clock: Any) -> Non
             pass
         try:
             return att.scan_code(code, v).action
-        except act.ActivityFull:
+        except activity_errors.ActivityFull:
             return "full"
 
     with ThreadPoolExecutor(50) as pool:

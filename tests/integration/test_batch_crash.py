@@ -21,7 +21,7 @@ import pytest
 from invariants import assert_invariants
 
 from ledger.accounts import Posting, merchant_account, volunteer_account
-from ledger.batches import Batch
+from ledger.batches.domain import Batch
 from ledger.errors import InsufficientPoints, NotFound
 from ops.verify import verify
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from ledger.accounts import Posting, issuing_account, merchant_account, volunteer_account
 from ledger.application import Ledger
 from ledger.errors import IdempotencyConflict, InsufficientPoints
-from ledger.stores import ledger_env
+from ledger.store import ledger_env
 from invariants import assert_invariants
 
 THREADS = 8

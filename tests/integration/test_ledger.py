@@ -18,7 +18,7 @@ from ledger.errors import (
     UnitKindNotAllowed,
 )
 from ledger.domain import LedgerTransaction
-from ledger.stores import ledger_env
+from ledger.store import ledger_env
 from invariants import assert_invariants
 
 

@@ -13,7 +13,7 @@ from eventsourcing.persistence import StoredEvent
 from ledger.accounts import Posting, issuing_account, volunteer_account
 from ledger.domain import LedgerTransaction
 from ledger.errors import InsufficientPoints
-from ledger.persistence import BALANCES_TABLE
+from ledger.store.common import BALANCES_TABLE
 from ops.verify import verify
 from projections.base import TRACKING_TABLE
 

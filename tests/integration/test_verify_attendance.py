@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ledger import activities as act
-from ledger.activities import AttendanceRecord, Seat
+from ledger.activities import rules as act
+from ledger.activities.domain import AttendanceRecord, Seat
 from ledger.domain import LedgerTransaction
 from ops.verify import verify
 

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger import activities as act
-from ledger.activities import PointRule
+from ledger.activities import rules as act
+from ledger.activities.rules import PointRule
+from ledger.errors import InvalidRequest
 from ledger.codes import CodeExpired, CodeInvalid
 
 SH = ZoneInfo("Asia/Shanghai")  # no DST
@@ -129,5 +130,5 @@ def test_check_activity_refuses(change: dict) -> None:  # type: ignore[type-arg]
     args = dict(title="t", starts_at=at(9), ends_at=at(12), points_per_hour=10, capacity=None, min_minutes=0,
                 max_points=None, no_checkout=act.WINDOW_END)
     act.check_activity(**args)  # type: ignore[arg-type]
-    with pytest.raises(act.InvalidRequest):
+    with pytest.raises(InvalidRequest):
         act.check_activity(**{**args, **change})  # type: ignore[arg-type]

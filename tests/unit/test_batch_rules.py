@@ -9,8 +9,9 @@ import pytest
 
 from ledger import rules
 from ledger.accounts import Posting, issuing_account, merchant_account, volunteer_account
-from ledger.batch_files import BadBatchFile, detect_encoding, inspect, normalise_header, records
-from ledger.batches import Line, Refusal, duplicate_key, paid_key, parse_line
+from ledger.batches.errors import BadBatchFile
+from ledger.batches.files import detect_encoding, inspect, normalise_header, records
+from ledger.batches.rules import Line, Refusal, duplicate_key, paid_key, parse_line
 
 VID = uuid4()
 
@@ -171,7 +172,7 @@ def test_ndjson_records(tmp_path: Path) -> None:
 
 
 def test_uuid_helper() -> None:
-    from ledger.batch_runner import _uuid
+    from ledger.batches.service import _uuid
 
     u = uuid4()
     assert _uuid(u) == u == _uuid(str(u)) == _uuid({"_type_": "uuid_hex", "_data_": u.hex})

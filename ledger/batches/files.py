@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ledger.batches import MAX_LINES
-from ledger.errors import InvalidRequest
+from ledger.batches.errors import BadBatchFile, BatchTooLarge
+from ledger.batches.rules import MAX_LINES
 
 CSV, NDJSON = "csv", "ndjson"
 MEDIA_TYPES = {
@@ -38,16 +38,6 @@ HEADERS: dict[str, str] = {
     "linekey": "line_key", "key": "line_key", "行键": "line_key", "序号": "line_key", "流水号": "line_key",
     "memo": "memo", "note": "memo", "备注": "memo", "说明": "memo",
 }
-
-
-class BadBatchFile(InvalidRequest):
-    """The file cannot be read as a batch at all (encoding, header, format); nothing was written."""
-
-    code = "invalid_batch_file"
-
-
-class BatchTooLarge(InvalidRequest):
-    code = "batch_too_large"
 
 
 def normalise_header(name: str) -> str:

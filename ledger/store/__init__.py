@@ -1,11 +1,34 @@
-"""From one database URL to the eventsourcing environment for the ledger."""
+"""The store: one database URL to the library's environment, and the ledger's recorders
+(``sqlite``, ``postgres``): eventsourcing's sqlite and postgres application recorders, plus the
+one write-time invariant (a volunteer balance never below zero), checked in the same
+transaction that records the events.
+
+The application passes ``balance_deltas=[(account, delta), …]`` to ``save()``; the library hands
+keyword arguments through to the recorder. The recorder applies them to ``ledger_balances``
+after the events are inserted (so a repeated idempotency key fails first, as a duplicate), and
+the row's CHECK constraint refuses any volunteer balance below zero, rolling back the events
+too. On PostgreSQL the insert already holds the events table's EXCLUSIVE lock, so this adds
+no new serialisation; on SQLite the database lock serialises writers anyway.
+
+Welfare-day batches pass ``line_keys=[(key, transaction_id), …]`` as well: each paid batch line's
+key goes into ``ledger_line_keys`` (primary key) in the same transaction, so a line key pays at
+most once without costing one event (one aggregate) per line. A key already there raises
+``LineKeyConflict`` from the database and rolls everything back.
+
+Every save also extends the hash chain (``ledger.chain``) in the same transaction: one row per
+event in ``ledger_chain`` (PostgreSQL: ``<app>_chain``) with its digest, its chain hash and the
+time it was recorded (the ``recorded_at`` save option, one time or one per event, kept
+monotonic). The chain covers every event after the last chained one, so a log written before
+the chain existed is chained by its first save afterwards.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from ledger.persistence import POOL_TIMEOUT_SECONDS, PostgresLedgerRecorder, SQLiteLedgerRecorder
+from ledger.store.postgres import POOL_TIMEOUT_SECONDS, PostgresLedgerRecorder
+from ledger.store.sqlite import SQLiteLedgerRecorder
 
 
 def _topic(cls: type) -> str:

@@ -38,10 +38,11 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from ledger import activities as act
+from ledger.activities import errors as activity_errors
+from ledger.activities import rules as act
 from ledger import codes, rules
 from ledger.accounts import Posting, issuing_account, volunteer_account
-from ledger.activities import Activity, AttendanceRecord, Seat
+from ledger.activities.domain import Activity, AttendanceRecord, Seat
 from ledger.application import Ledger
 from ledger.domain import LedgerTransaction
 from ledger.errors import ConcurrencyExhausted, NotFound
@@ -284,7 +285,7 @@ class Attendance:
             raise codes.CodeInvalid("unreadable code") from None
         window = act.check_code_window(fields.get("w"), self.clock.now())
         if expected_activity is not None and expected_activity != activity_id:
-            raise act.CodeWrongActivity("this code is for another activity", activity_id=str(activity_id))
+            raise activity_errors.CodeWrongActivity("this code is for another activity", activity_id=str(activity_id))
         return activity_id, window
 
     # ---------------------------------------------------------------- scans
@@ -340,7 +341,7 @@ class Attendance:
     ) -> tuple[_Work, list[Any]]:
         """``until``: the moment counted to (the scan, or the window's end when settling)."""
         if record.status != act.IN:
-            raise act.AlreadyCheckedOut("already checked out of this activity", attendance_status=record.status)
+            raise activity_errors.AlreadyCheckedOut("already checked out of this activity", attendance_status=record.status)
         minutes = act.served_minutes(record.checked_in_at, until or at, activity.starts_at, activity.ends_at)
         points = act.points_for(minutes, activity.rule)
         needs_approval = activity.needs_approval or (settled and activity.no_checkout == act.APPROVAL)
@@ -375,7 +376,7 @@ class Attendance:
         n = self.seats.take(activity.id)
         if n > activity.capacity:
             self.seats.release(activity.id, n)
-            raise act.ActivityFull("this activity is full", capacity=activity.capacity)
+            raise activity_errors.ActivityFull("this activity is full", capacity=activity.capacity)
         return n
 
     def _save_one(self, work: _Work) -> bool:
@@ -414,7 +415,7 @@ class Attendance:
             for w in batch:
                 try:
                     seat = self._seat(w)
-                except act.ActivityFull as e:
+                except activity_errors.ActivityFull as e:
                     w.future.set_exception(e)
                     continue
                 ready.append((w, seat, w.build(seat)))
@@ -437,7 +438,7 @@ class Attendance:
         for w in batch:
             try:
                 w.future.set_result(self._save_one(w))
-            except act.ActivityFull as e:
+            except activity_errors.ActivityFull as e:
                 w.future.set_exception(e)
 
     # ---------------------------------------------------------------- approvals and settling
@@ -452,7 +453,7 @@ class Attendance:
             for volunteer_id in dict.fromkeys(volunteer_ids):
                 record = self.get_attendance(activity_id, volunteer_id)
                 if record.status != act.PENDING:
-                    raise act.NotPending("this attendance is not waiting for approval", volunteer_id=str(volunteer_id), attendance_status=record.status)
+                    raise activity_errors.NotPending("this attendance is not waiting for approval", volunteer_id=str(volunteer_id), attendance_status=record.status)
                 txn_id = None
                 if approve:
                     txn, d = activity_credit(activity, record.id, volunteer_id, record.points, record.minutes, now, by)
@@ -478,7 +479,7 @@ class Attendance:
             activity = self.get_activity(activity_id)
             now = self.clock.now()
             if now <= activity.ends_at + act.LATE_SCAN and not activity.cancelled:
-                raise act.ActivityNotOver("scans are still accepted; settle after they close")
+                raise activity_errors.ActivityNotOver("scans are still accepted; settle after they close")
             end = min(activity.ends_at, activity.cancelled_at or activity.ends_at)
             until = act.settle_unfinished(activity.no_checkout, end)
             events: list[Any] = []

@@ -34,24 +34,12 @@ from eventsourcing.utils import get_topic
 from ledger import rules
 from ledger.accounts import issuing_account, volunteer_account
 from ledger.application import Ledger
-from ledger.batch_files import MEDIA_TYPES, inspect, records
-from ledger.batches import (
-    BATCH,
-    BATCH_REVERSAL,
-    CHUNK_LINES,
-    DEFAULT_CAP,
-    Batch,
-    Line,
-    Refusal,
-    batch_fingerprint,
-    duplicate_key,
-    paid_key,
-    parse_line,
-    refusal,
-)
+from ledger.batches.files import MEDIA_TYPES, inspect, records
+from ledger.batches.rules import BATCH, BATCH_REVERSAL, CHUNK_LINES, DEFAULT_CAP, Line, Refusal, batch_fingerprint, duplicate_key, paid_key, parse_line, refusal
+from ledger.batches.domain import Batch
 from ledger.domain import LedgerTransaction, MemberNumber, Volunteer
 from ledger.errors import ConcurrencyExhausted, IdempotencyConflict, InvalidRequest, LedgerError, NotFound
-from ledger.persistence import BalanceGuardViolation, LineKeyConflict
+from ledger.store.common import BalanceGuardViolation, LineKeyConflict
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +50,6 @@ ENDED = (get_topic(Batch.Finished), get_topic(Batch.Failed))  # type: ignore[att
 REGISTERED = get_topic(Volunteer.Registered)  # type: ignore[attr-defined]
 MOVED = get_topic(Volunteer.Moved)  # type: ignore[attr-defined]
 CLAIMED = get_topic(MemberNumber.Claimed)  # type: ignore[attr-defined]
-
-
-class BatchRunning(LedgerError):
-    """The batch is still crediting; it can be reversed once it has finished."""
-
-    code = "batch_running"
-
-
-class BatchFileMissing(LedgerError):
-    """The batch's spooled file is not on this machine (or was changed); it cannot run here."""
-
-    code = "batch_file_missing"
 
 
 @dataclass(frozen=True)

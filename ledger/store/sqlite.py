@@ -1,0 +1,202 @@
+"""The ledger's SQLite recorder (see ``ledger.store`` for what it adds to the library's)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+from ledger.chain import CHAIN_TABLE, GENESIS, ChainRow, event_digest, link, recorded_at_list
+from ledger.store.codec import from_utc_text, utc_text
+from ledger.store.common import BALANCES_TABLE, LINE_KEYS_TABLE, BalanceGuardViolation, LineKeyConflict
+
+_IN_CHUNK = 500  # parameters per IN (…) on SQLite
+
+
+class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {BALANCES_TABLE} ("
+            "account TEXT PRIMARY KEY, "
+            "balance INTEGER NOT NULL CHECK (balance >= 0)) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {LINE_KEYS_TABLE} ("
+            "key TEXT PRIMARY KEY, transaction_id TEXT NOT NULL) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
+            "notification_id INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL, "
+            "digest BLOB NOT NULL, hash BLOB NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {CHAIN_TABLE}_recorded_at ON {CHAIN_TABLE} (recorded_at, notification_id)",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if ids:
+            self._extend_chain(c, stored_events, ids, kwargs.get("recorded_at"))
+        line_keys: Sequence[tuple[str, Any]] = kwargs.get("line_keys") or ()
+        if line_keys:
+            try:
+                c.executemany(
+                    f"INSERT INTO {LINE_KEYS_TABLE} (key, transaction_id) VALUES (?, ?)", [(k, str(t)) for k, t in line_keys]
+                )
+            except sqlite3.IntegrityError as e:
+                raise LineKeyConflict(str(e)) from e
+        deltas: Sequence[tuple[str, int]] = kwargs.get("balance_deltas") or ()
+        for account, delta in deltas:
+            try:
+                if delta > 0:
+                    c.execute(
+                        f"INSERT INTO {BALANCES_TABLE} (account, balance) VALUES (?, ?) "
+                        "ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance",
+                        (account, delta),
+                    )
+                else:
+                    # A debit needs a row: an account never credited has nothing to give.
+                    c.execute(f"UPDATE {BALANCES_TABLE} SET balance = balance + ? WHERE account = ?", (delta, account))
+                    if c.sqlite_cursor.rowcount != 1:
+                        raise BalanceGuardViolation([account])
+            except sqlite3.IntegrityError as e:
+                raise BalanceGuardViolation([account]) from e
+        return ids
+
+    def _extend_chain(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], ids: Sequence[int], recorded_at: Any
+    ) -> None:
+        """Chain every event after the chain's head: this save's, and any recorded before the
+        chain existed (the database's write lock is held, so the head cannot move meanwhile)."""
+        c.execute(f"SELECT notification_id, recorded_at, hash FROM {CHAIN_TABLE} ORDER BY notification_id DESC LIMIT 1")
+        head = c.fetchone()
+        last_id, last_at, h = (head[0], head[1], bytes(head[2])) if head else (0, "", GENESIS)
+        times = recorded_at_list(recorded_at, len(ids))
+        todo: list[tuple[int, Any, int, str, bytes, datetime | None]] = []
+        if ids[0] > last_id + 1:
+            c.execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                "WHERE rowid > ? AND rowid < ? ORDER BY rowid",
+                (last_id, ids[0]),
+            )
+            todo += [(r[0], r[1], r[2], r[3], bytes(r[4]), times[0]) for r in c.fetchall()]
+        for i, (nid, s) in enumerate(zip(ids, stored_events, strict=True)):
+            todo.append((nid, s.originator_id, s.originator_version, s.topic, s.state, times[i] if len(times) > 1 else times[0]))
+        rows = []
+        for nid, oid, version, topic, state, at in todo:
+            d = event_digest(oid, version, topic, state)
+            h = link(h, d)
+            # Monotonic, so that "recorded on or before the end of a day" cuts the chain once.
+            last_at = max(last_at, utc_text(at or datetime.now(timezone.utc)))
+            rows.append((nid, last_at, d, h))
+        c.executemany(f"INSERT INTO {CHAIN_TABLE} (notification_id, recorded_at, digest, hash) VALUES (?, ?, ?, ?)", rows)
+
+    def select_chain(self, after: int, limit: int, stop: int | None = None) -> list[ChainRow]:
+        """Chain rows after a notification id, in order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT notification_id, recorded_at, digest, hash FROM {CHAIN_TABLE} "
+                "WHERE notification_id > ? AND notification_id <= ? ORDER BY notification_id LIMIT ?",
+                (after, stop if stop is not None else 2**62, limit),
+            )
+            return [ChainRow(r[0], from_utc_text(r[1]), bytes(r[2]), bytes(r[3])) for r in c.fetchall()]
+
+    def select_chain_before(self, before: datetime) -> ChainRow | None:
+        """The last chain row recorded strictly before a time."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT notification_id, recorded_at, digest, hash FROM {CHAIN_TABLE} WHERE recorded_at < ? "
+                "ORDER BY recorded_at DESC, notification_id DESC LIMIT 1",
+                (utc_text(before),),
+            )
+            r = c.fetchone()
+            return ChainRow(r[0], from_utc_text(r[1]), bytes(r[2]), bytes(r[3])) if r else None
+
+    def select_chained_events(self, after: int, stop: int, limit: int) -> list[tuple[int, str, str, int, bytes, Any, Any]]:
+        """Raw rows ``(id, topic, originator id text, version, state, digest, hash)`` in log order
+        (digest and hash None for an event with no chain row): one query per page, no objects."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT e.rowid, e.topic, e.originator_id, e.originator_version, e.state, c.digest, c.hash "
+                f"FROM {self.events_table_name} e LEFT JOIN {CHAIN_TABLE} c ON c.notification_id = e.rowid "
+                "WHERE e.rowid > ? AND e.rowid <= ? ORDER BY e.rowid LIMIT ?",
+                (after, stop, limit),
+            )
+            return [tuple(r) for r in c.fetchall()]  # type: ignore[misc]
+
+    def select_chain_before_id(self, notification_id: int) -> ChainRow | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT notification_id, recorded_at, digest, hash FROM {CHAIN_TABLE} WHERE notification_id < ? "
+                "ORDER BY notification_id DESC LIMIT 1",
+                (notification_id,),
+            )
+            r = c.fetchone()
+            return ChainRow(r[0], from_utc_text(r[1]), bytes(r[2]), bytes(r[3])) if r else None
+
+    def count_chain_between(self, start: datetime, end: datetime) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT COUNT(*) FROM {CHAIN_TABLE} WHERE recorded_at >= ? AND recorded_at < ?",
+                (utc_text(start), utc_text(end)),
+            )
+            return int(c.fetchone()[0])
+
+    def select_notification_id_of(self, originator_id: UUID, originator_version: int) -> int | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid FROM {self.events_table_name} WHERE originator_id = ? AND originator_version = ?",
+                (originator_id.hex, originator_version),
+            )
+            r = c.fetchone()
+            return int(r[0]) if r else None
+
+    def select_balances(self) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT account, balance FROM {BALANCES_TABLE}")
+            return {row["account"]: row["balance"] for row in c.fetchall()}
+
+    def _select_in(self, sql: str, values: Sequence[Any]) -> list[Any]:
+        rows: list[Any] = []
+        with self.datastore.transaction(commit=False) as c:
+            for i in range(0, len(values), _IN_CHUNK):
+                part = values[i : i + _IN_CHUNK]
+                c.execute(sql.format(", ".join("?" * len(part))), part)
+                rows += c.fetchall()
+        return rows
+
+    def select_balances_of(self, accounts: Sequence[str]) -> dict[str, int]:
+        rows = self._select_in(f"SELECT account, balance FROM {BALANCES_TABLE} WHERE account IN ({{}})", accounts)
+        return {row["account"]: row["balance"] for row in rows}
+
+    def select_paid_line_keys(self, keys: Sequence[str]) -> set[str]:
+        return {row["key"] for row in self._select_in(f"SELECT key FROM {LINE_KEYS_TABLE} WHERE key IN ({{}})", keys)}
+
+    def select_line_keys(self) -> list[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT key FROM {LINE_KEYS_TABLE}")
+            return [row["key"] for row in c.fetchall()]
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every event of each of these aggregates, by aggregate and version (one query per
+        few hundred ids)."""
+        rows = self._select_in(
+            f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
+            "WHERE originator_id IN ({}) ORDER BY originator_id, originator_version",
+            [i.hex for i in originator_ids],
+        )
+        return [StoredEvent(UUID(r["originator_id"]), r["originator_version"], r["topic"], r["state"]) for r in rows]
+
+    def select_last_uuids(self, originator_ids: Sequence[UUID], topics: Sequence[str], attribute: str) -> dict[UUID, str]:
+        """Per aggregate, a UUID attribute (as hex) of its last event among ``topics``, read
+        from the stored JSON by the database. Only for a store that neither compresses nor
+        encrypts."""
+        rows = self._select_in(
+            f"SELECT originator_id, topic, json_extract(CAST(state AS TEXT), '$.{attribute}._data_') AS value "
+            f"FROM {self.events_table_name} WHERE originator_id IN ({{}}) ORDER BY originator_id, originator_version",
+            [i.hex for i in originator_ids],
+        )
+        wanted = set(topics)
+        return {UUID(r["originator_id"]): r["value"] for r in rows if r["topic"] in wanted}
