@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -131,9 +131,18 @@ class Ledger(Application[UUID]):
     # ---------------------------------------------------------------- volunteers
 
     def register_volunteer(
-        self, name: str, unit_id: UUID, *, phone_last4: str | None = None, member_no: str | None = None
+        self,
+        name: str,
+        unit_id: UUID,
+        *,
+        phone_last4: str | None = None,
+        member_no: str | None = None,
+        also_save: Callable[[Volunteer], Sequence[Any]] | None = None,
     ) -> Volunteer:
-        """Raises NotFound (unit), Duplicate (member number), InvalidRequest."""
+        """``also_save``: given the new volunteer, aggregates recorded in the same save (e.g. the
+        volunteer's member card), so the registration and they commit together or not at all.
+
+        Raises NotFound (unit), Duplicate (member number), InvalidRequest."""
         name = rules.check_text(name, "name")
         member_no = rules.check_text(member_no, "member_no", max_length=40) if member_no is not None else None
         phone_last4 = rules.check_phone_last4(phone_last4)
@@ -142,8 +151,9 @@ class Ledger(Application[UUID]):
             name=name, unit_id=unit_id, phone_last4=phone_last4, member_no=member_no, at=self.clock.now()
         )
         claims = [MemberNumber(member_no=member_no, volunteer_id=volunteer.id)] if member_no else []
+        extra = list(also_save(volunteer)) if also_save is not None else []
         try:
-            self.save(volunteer, *claims)
+            self.save(volunteer, *claims, *extra)
         except IntegrityError:
             raise Duplicate("member number already registered", member_no=member_no) from None
         return volunteer
