@@ -7,7 +7,7 @@ from projections.alliance import AllianceProjection
 from projections.attendance import AttendanceProjection
 from projections.base import Projection
 from projections.directory import DirectoryProjection
-from projections.leaderboards import DEFAULT_ZONE, LeaderboardsProjection
+from projections.leaderboards.projection import DEFAULT_ZONE, LeaderboardsProjection
 
 
 def all_projections(zone: str = DEFAULT_ZONE) -> list[Projection]:

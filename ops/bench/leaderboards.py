@@ -113,8 +113,7 @@ def _read_only(ledger: Any, topics: set[str], after: int, end: int, page: int) -
 def _read_raw(ledger: Any, db: Any, topics: set[str], end: int, page: int) -> tuple[int, float]:
     """What this projection's own reader does before applying: SQL pages of stored events,
     topics filtered in SQL, each transaction's JSON state decoded."""
-    import json
-
+    from ledger.store.codec import state_of
     from projections.rawlog import RawLog
 
     raw = RawLog(ledger, postgres=db.is_postgres)
@@ -125,7 +124,7 @@ def _read_raw(ledger: Any, db: Any, topics: set[str], end: int, page: int) -> tu
         while position < end:
             events, position = raw.page(tx, position, page, wanted)
             for e in events:
-                json.loads(e.state)
+                state_of(e.state)
     return position, time.perf_counter() - t0
 
 
@@ -165,19 +164,20 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 def _decode_floor(ledger: Any, db: Any, zone: str) -> float:
     """Seconds to decode every transaction's postings in PostgreSQL, as a catch-up step does,
     and only add them up: the least the SQL path pays to read the log."""
-    from projections.leaderboards import _POSTINGS_SQL, _RECORDED
+    from projections.leaderboards.apply import RECORDED
+    from projections.leaderboards.sql import POSTINGS_SQL
     from projections.rawlog import RawLog
 
     # every column is used, so the planner computes each (an unused one it would skip)
     sql = (
         "SELECT count(*) AS n, sum(earned) AS e, sum(redeemed) AS r, sum(own) AS o, sum(tmin) AS m, "
         "max(d) AS d, max(vid) AS v, max(issuer) AS i "
-        f"FROM ({_POSTINGS_SQL.format(events=RawLog(ledger, postgres=True).table)}) AS p"
+        f"FROM ({POSTINGS_SQL.format(events=RawLog(ledger, postgres=True).table)}) AS p"
     )
     with db.transaction() as tx:
         tx.execute("SET LOCAL jit = off")
         t0 = time.perf_counter()
-        tx.one(sql, {"lo": 0, "hi": ledger.max_notification_id(), "topic": _RECORDED, "zone": zone})
+        tx.one(sql, {"lo": 0, "hi": ledger.max_notification_id(), "topic": RECORDED, "zone": zone})
         return time.perf_counter() - t0
 
 
@@ -185,14 +185,14 @@ def _write_floor(db: Any) -> tuple[int, float]:
     """Seconds to write the board rows the catch-up ended with into an empty copy of ``lb_seg``
     the cheapest way (sorted, in bulk, its three indexes built afterwards): the least any build
     of these rows pays to store them."""
-    from projections.leaderboards import _SEG_INDEXES, _SEG_KEY
+    from projections.leaderboards.tables import SEG_INDEXES, SEG_KEY
 
     with db.transaction() as tx:
         t0 = time.perf_counter()
         tx.execute("CREATE TABLE bench_seg (LIKE lb_seg)")
-        n = tx.execute(f"INSERT INTO bench_seg SELECT * FROM lb_seg ORDER BY {_SEG_KEY[1:-1]}")
-        tx.execute(f"ALTER TABLE bench_seg ADD PRIMARY KEY {_SEG_KEY}")
-        for _, columns in _SEG_INDEXES:
+        n = tx.execute(f"INSERT INTO bench_seg SELECT * FROM lb_seg ORDER BY {SEG_KEY[1:-1]}")
+        tx.execute(f"ALTER TABLE bench_seg ADD PRIMARY KEY {SEG_KEY}")
+        for _, columns in SEG_INDEXES:
             tx.execute(f"CREATE INDEX ON bench_seg {columns}")
         seconds = time.perf_counter() - t0
         tx.execute("DROP TABLE bench_seg")
@@ -234,7 +234,7 @@ def leaderboards(
     from ops.pgcluster import PgCluster
     from ops.wiring import close_services
     from projections import boards
-    from projections import leaderboards as lb
+    from projections.leaderboards import queries as lb
 
     with ExitStack() as stack:
         var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-bench-lb-")))

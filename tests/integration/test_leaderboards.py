@@ -18,7 +18,7 @@ from ledger import rules
 from ledger.accounts import Posting, issuing_account, merchant_account, volunteer_account
 from ledger.domain import LedgerTransaction, Unit, Volunteer
 from ledger.errors import AlreadyReversed, InsufficientPoints
-from projections import leaderboards as lb
+from projections.leaderboards import queries as lb
 from projections.base import snapshot_rows
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
