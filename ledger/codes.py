@@ -19,7 +19,8 @@ from ledger.errors import LedgerError
 
 VERSION = "MB1"
 ACTIVITY, PAY, MERCHANT = "a", "p", "m"
-KINDS = (ACTIVITY, PAY, MERCHANT)
+CARD = "c"  # a member card (ledger.cards): volunteer and card serial
+KINDS = (ACTIVITY, PAY, MERCHANT, CARD)
 MAX_CODE_LENGTH = 600
 
 
