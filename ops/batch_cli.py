@@ -10,20 +10,16 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ledger.batches.files import CSV, NDJSON
 from ledger.batches.rules import DEFAULT_CAP
 from ledger.batches.domain import Batch
+from ops.cli_common import caught_up, err, fail, out, parse_uuid, services_for
 
 batch_app = typer.Typer(help="Welfare-day batches (公益日批量发放): bulk credits from CSV or JSON lines.", no_args_is_help=True)
-
-
-def _cli() -> Any:
-    from ops import cli  # the shared helpers (settings, services, output); imported late: cli imports us
-
-    return cli
 
 
 def _summary(b: Batch) -> Table:
@@ -48,10 +44,9 @@ def _refused_table(rows: list[list[Any]], limit: int, title: str) -> Table:
 
 
 def _run_with_bar(batches: Any, batch: Batch) -> Batch:
-    cli = _cli()
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=cli.Console(file=sys.stderr), transient=False,
+        console=Console(file=sys.stderr), transient=False,
     ) as bar:
         task = bar.add_task(batch.title, total=batch.lines_total, completed=batch.lines_done)
         done = batches.run(batch.id, progress=lambda b: bar.update(task, completed=b.lines_done))
@@ -73,12 +68,11 @@ def batch_import(
 ) -> None:
     """Credit volunteers from a file; prints the batch id. Importing the same file again
     credits nothing new (it is the same batch; an unfinished one resumes)."""
-    cli = _cli()
-    unit_id = cli.parse_uuid(unit, "--unit")
+    unit_id = parse_uuid(unit, "--unit")
     fmt = fmt or (NDJSON if file.suffix.lower() in (".ndjson", ".jsonl") else CSV)
     if fmt not in (CSV, NDJSON):
-        cli.fail("--format must be csv or ndjson", 2)
-    with cli.services_for() as svc:
+        fail("--format must be csv or ndjson", 2)
+    with services_for() as svc:
         batches = svc.batches
         if chunk_lines:
             batches.chunk_lines = chunk_lines
@@ -90,13 +84,13 @@ def batch_import(
             spooled, fmt, key=batch_key, title=title, unit_id=unit_id, scope=None, actor="cli", cap=cap
         )
         if not submitted.created:
-            cli.err.print(f"this file was imported before as batch {submitted.batch.id} ({submitted.batch.status})")
+            err.print(f"this file was imported before as batch {submitted.batch.id} ({submitted.batch.status})")
         typer.echo(str(submitted.batch.id))
         batch = _run_with_bar(batches, submitted.batch)
-        cli.caught_up(svc)
-    cli.err.print(_summary(batch))
+        caught_up(svc)
+    err.print(_summary(batch))
     if batch.refused:
-        cli.err.print(_refused_table(batch.refused, show_refused, f"{len(batch.refused)} refused line(s)"))
+        err.print(_refused_table(batch.refused, show_refused, f"{len(batch.refused)} refused line(s)"))
     if batch.status != "finished":
         raise typer.Exit(1)
 
@@ -108,34 +102,32 @@ def batch_show(
     csv_out: Annotated[bool, typer.Option("--csv", help="Print every refused line as CSV instead.")] = False,
 ) -> None:
     """A batch's status, totals and refused lines."""
-    cli = _cli()
-    bid = cli.parse_uuid(batch_id, "BATCH_ID")
-    with cli.services_for() as svc:
+    bid = parse_uuid(batch_id, "BATCH_ID")
+    with services_for() as svc:
         batch = svc.batches.get(bid)
     if csv_out:
         w = csv.writer(sys.stdout)
         w.writerow(["line", "code", "reason"])
         w.writerows(batch.refused)
         return
-    cli.out.print(_summary(batch))
+    out.print(_summary(batch))
     if batch.refused:
-        cli.out.print(_refused_table(batch.refused, refused, f"{len(batch.refused)} refused line(s)"))
+        out.print(_refused_table(batch.refused, refused, f"{len(batch.refused)} refused line(s)"))
     if batch.reversal_refused:
-        cli.out.print(_refused_table(batch.reversal_refused, refused, "lines not reversed"))
+        out.print(_refused_table(batch.reversal_refused, refused, "lines not reversed"))
 
 
 @batch_app.command("resume")
 def batch_resume() -> None:
     """Finish every batch that a crash or a stop interrupted (each line is paid exactly once)."""
-    cli = _cli()
-    with cli.services_for() as svc:
+    with services_for() as svc:
         ids = svc.batches.unfinished()
         if not ids:
-            cli.err.print("no unfinished batch")
+            err.print("no unfinished batch")
         for bid in ids:
             batch = _run_with_bar(svc.batches, svc.batches.get(bid))
-            cli.err.print(f"batch {bid}: {batch.status}, {batch.accepted} of {batch.lines_total} lines credited")
-        cli.caught_up(svc)
+            err.print(f"batch {bid}: {batch.status}, {batch.accepted} of {batch.lines_total} lines credited")
+        caught_up(svc)
 
 
 @batch_app.command("reverse")
@@ -145,11 +137,10 @@ def batch_reverse(
     memo: Annotated[str, typer.Option(help="Why.")] = "",
 ) -> None:
     """Reverse a batch (compensating transactions); lines whose points were spent are refused."""
-    cli = _cli()
-    bid: UUID = cli.parse_uuid(batch_id, "BATCH_ID")
-    with cli.services_for() as svc:
+    bid: UUID = parse_uuid(batch_id, "BATCH_ID")
+    with services_for() as svc:
         result = svc.batches.reverse(bid, line or None, memo=memo, actor="cli")
-        cli.caught_up(svc)
-    cli.err.print(f"reversed {len(result.reversed_lines)} line(s), {result.points} point(s)")
+        caught_up(svc)
+    err.print(f"reversed {len(result.reversed_lines)} line(s), {result.points} point(s)")
     if result.refused:
-        cli.out.print(_refused_table([list(r) for r in result.refused], 50, f"{len(result.refused)} line(s) not reversed"))
+        out.print(_refused_table([list(r) for r in result.refused], 50, f"{len(result.refused)} line(s) not reversed"))

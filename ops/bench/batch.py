@@ -26,7 +26,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.bench.cli import bench_app
 from ops.bench.report import emit
 
 
@@ -190,7 +189,6 @@ def _straightforward(url: str, var: Path, path: Path, unit_id: str, sample: int)
         close_services(svc)
 
 
-@bench_app.command("batch")
 def bench_batch(
     lines: Annotated[int, typer.Option(min=1, max=100_000, help="Lines in the batch file.")] = 100_000,
     database_url: Annotated[str | None, typer.Option(help="A PostgreSQL database to use (else a throwaway cluster).")] = None,

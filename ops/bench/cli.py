@@ -1,12 +1,18 @@
-"""The ``moralbank bench`` command group. Each benchmark module adds its command here."""
+"""The ``moralbank bench`` command group: each benchmark module's command, added by name."""
 
 from __future__ import annotations
 
 import typer
 
+from ops.bench.batch import bench_batch
+from ops.bench.leaderboards import bench_leaderboards
+from ops.bench.redeem import bench_redeem
+from ops.bench.scans import bench_scans
+from ops.bench.verify import bench_verify
+
 bench_app = typer.Typer(help="Benchmarks: our figure beside its references, in the same run.", no_args_is_help=True)
-from ops.bench import leaderboards as _leaderboards  # noqa: E402,F401  (registers `bench leaderboards`)
-from ops.bench import batch as _batch  # noqa: E402,F401  (registers `bench batch`)
-from ops.bench import scans as _scans  # noqa: E402,F401  (registers `bench scans`)
-from ops.bench import redeem as _redeem  # noqa: E402,F401  (registers `bench redeem`)
-from ops.bench import verify as _verify  # noqa: E402,F401  (registers `bench verify`)
+bench_app.command("leaderboards")(bench_leaderboards)
+bench_app.command("batch")(bench_batch)
+bench_app.command("scans")(bench_scans)
+bench_app.command("redeem")(bench_redeem)
+bench_app.command("verify")(bench_verify)

@@ -32,7 +32,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.bench.cli import bench_app
 from ops.bench.fill import award, register_volunteers, reversal
 from ops.bench.report import emit
 
@@ -211,8 +210,7 @@ def _row(what: str, n: int, seconds: float, *, p50: float | None = None, p99: fl
     }
 
 
-@bench_app.command("leaderboards")
-def leaderboards(
+def bench_leaderboards(
     events: Annotated[int, typer.Option(min=1, help="Posting events in the log.")] = 1_000_000,
     volunteers: Annotated[int, typer.Option(min=1, help="Volunteers, spread over the buildings.")] = 100_000,
     communities: Annotated[int, typer.Option(min=1)] = 5,

@@ -36,7 +36,6 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from pydantic import BaseModel
 
-from ops.bench.cli import bench_app
 from ops.bench.report import emit
 
 SECRET_KEY = "bench-redeem-signing-key-0123456789"
@@ -260,7 +259,6 @@ def _count(url: str, sql: str, params: tuple[Any, ...] = ()) -> int:
 # ---------------------------------------------------------------- the command
 
 
-@bench_app.command("redeem")
 def bench_redeem(
     seconds: Annotated[int, typer.Option(min=1, max=600, help="Length of each load run.")] = 10,
     clients: Annotated[int, typer.Option(min=1, max=1000, help="Concurrent HTTP connections.")] = 200,

@@ -32,7 +32,6 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 
-from ops.bench.cli import bench_app
 from ops.bench.report import emit
 
 SECRET_KEY = "bench-scans-signing-key-0123456789"
@@ -254,7 +253,6 @@ def _recorded(url: str) -> tuple[int, int]:
 # ---------------------------------------------------------------- the command
 
 
-@bench_app.command("scans")
 def bench_scans(
     volunteers: Annotated[int, typer.Option(min=10, max=200_000, help="Volunteers seeded (more than one phase can scan).")] = 15000,
     clients: Annotated[int, typer.Option(min=1, max=1000, help="Concurrent HTTP connections.")] = 200,

@@ -25,7 +25,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.bench.cli import bench_app
 from ops.bench.fill import award, register_volunteers, reversal
 from ops.bench.report import emit
 
@@ -84,7 +83,6 @@ def read_all(ledger: Any, page: int = 5000) -> int:
     return n
 
 
-@bench_app.command("verify")
 def bench_verify(
     events: Annotated[int, typer.Option(min=100, max=2_000_000, help="Posting events in the log.")] = 100_000,
     database_url: Annotated[str | None, typer.Option(help="A PostgreSQL database to use (else a throwaway cluster).")] = None,
