@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -23,25 +23,20 @@ from ledger.clock import Clock, SystemClock
 from ledger.domain import AccessToken, ClientRequest, LedgerTransaction, MemberNumber, Unit, Volunteer
 from ledger.errors import (
     AlreadyReversed,
-    ConcurrencyExhausted,
+    ConcurrentChange,
     Duplicate,
     IdempotencyConflict,
-    InsufficientPoints,
     InvalidRequest,
     NotFound,
     TokenRevoked,
 )
-from ledger.store.common import BalanceGuardViolation
+from ledger.journal import Journal, Movement, PostingResult, attempts
 
+__all__ = ["ROLES", "REVERSAL", "IssuedToken", "Ledger", "PostingResult"]
+
+A = TypeVar("A")
 ROLES = ("admin", "organizer", "volunteer", "merchant")
 REVERSAL = "reversal"
-_RETRIES = 8
-
-
-@dataclass(frozen=True)
-class PostingResult:
-    transaction: LedgerTransaction
-    replayed: bool  # True when the key had been used before with the same request
 
 
 @dataclass(frozen=True)
@@ -63,6 +58,11 @@ class Ledger(Application[UUID]):
     def __init__(self, env: Mapping[str, str] | None = None, *, clock: Clock | None = None) -> None:
         super().__init__(env=env)
         self.clock: Clock = clock or SystemClock()
+        self.journal = Journal(self)
+
+    def close(self) -> None:
+        self.journal.close()
+        super().close()
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """Every save, from every command, batch and group committer, records its events with
@@ -72,23 +72,38 @@ class Ledger(Application[UUID]):
 
     # ---------------------------------------------------------------- loading
 
-    def _get(self, cls: type[Any], aggregate_id: UUID, what: str) -> Any:
-        try:
-            aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFound(f"{what} not found", id=str(aggregate_id)) from None
-        if not isinstance(aggregate, cls):
+    def load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
+        """An aggregate of this class. Raises NotFound (also for another kind of aggregate)."""
+        found = self.find(cls, aggregate_id)
+        if found is None:
             raise NotFound(f"{what} not found", id=str(aggregate_id))
-        return aggregate
+        return found
 
-    def _exists(self, aggregate_id: UUID) -> bool:
+    def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """An aggregate of this class, or None."""
+        try:
+            found = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, cls) else None
+
+    def update(self, load: Callable[[], A], change: Callable[[A], object]) -> A:
+        """Load, decide, save; from a fresh load again when another writer saved the aggregate
+        first (the journal's one retry policy). Raises what ``load`` and ``change`` raise,
+        ConcurrencyExhausted."""
+        for _ in attempts():
+            aggregate = load()
+            change(aggregate)
+            try:
+                self.save(aggregate)
+            except IntegrityError:
+                continue
+            return aggregate
+        raise AssertionError("unreachable")
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        """Whether anything was ever recorded under this id (one indexed read, nothing decoded)."""
         return bool(self.recorder.select_events(aggregate_id, limit=1))
-
-    def _retrying(self) -> Iterator[int]:
-        """Optimistic concurrency: a command that updates an aggregate reloads and decides
-        again when another writer got there first."""
-        yield from range(_RETRIES)
-        raise ConcurrencyExhausted("too many concurrent changes; try again")
 
     # ---------------------------------------------------------------- units
 
@@ -103,7 +118,7 @@ class Ledger(Application[UUID]):
 
     def get_unit(self, unit_id: UUID) -> Unit:
         """Raises NotFound."""
-        return self._get(Unit, unit_id, "unit")
+        return self.load(Unit, unit_id, "unit")
 
     def unit_ancestry(self, unit_id: UUID) -> list[UUID]:
         """The unit, its parent, … up to the root. Raises NotFound."""
@@ -116,17 +131,11 @@ class Ledger(Application[UUID]):
 
     def move_unit(self, unit_id: UUID, parent_id: UUID) -> Unit:
         """Raises NotFound, UnitCycle, UnitKindNotAllowed, ConcurrencyExhausted."""
-        for _ in self._retrying():
-            unit = self.get_unit(unit_id)
-            rules.check_no_cycle(unit_id, self.unit_ancestry(parent_id))
-            rules.check_unit_parent(unit.kind, self.get_unit(parent_id).kind)
-            unit.move(parent_id=parent_id, at=self.clock.now())
-            try:
-                self.save(unit)
-            except IntegrityError:
-                continue
-            return unit
-        raise AssertionError("unreachable")
+        parent = self.get_unit(parent_id)
+        return self.update(
+            lambda: self.get_unit(unit_id),
+            lambda unit: unit.move(parent_id, parent.kind, self.unit_ancestry(parent_id), self.clock.now()),
+        )
 
     # ---------------------------------------------------------------- volunteers
 
@@ -160,7 +169,7 @@ class Ledger(Application[UUID]):
 
     def get_volunteer(self, volunteer_id: UUID) -> Volunteer:
         """Raises NotFound."""
-        return self._get(Volunteer, volunteer_id, "volunteer")
+        return self.load(Volunteer, volunteer_id, "volunteer")
 
     def move_volunteer(self, volunteer_id: UUID, unit_id: UUID) -> Volunteer:
         """A volunteer's new home unit (moving to the same unit changes nothing).
@@ -168,21 +177,11 @@ class Ledger(Application[UUID]):
         Raises NotFound (volunteer, unit), ConcurrencyExhausted.
         """
         self.get_unit(unit_id)
-        for _ in self._retrying():
-            volunteer = self.get_volunteer(volunteer_id)
-            if volunteer.unit_id == unit_id:
-                return volunteer
-            volunteer.move_home(unit_id=unit_id, at=self.clock.now())
-            try:
-                self.save(volunteer)
-            except IntegrityError:
-                continue
-            return volunteer
-        raise AssertionError("unreachable")
+        return self.update(lambda: self.get_volunteer(volunteer_id), lambda v: v.move_home(unit_id=unit_id, at=self.clock.now()))
 
     def find_volunteer_by_member_no(self, member_no: str) -> Volunteer:
         """Raises NotFound."""
-        claim = self._get(MemberNumber, MemberNumber.create_id(member_no), "member number")
+        claim = self.load(MemberNumber, MemberNumber.create_id(member_no), "member number")
         return self.get_volunteer(claim.volunteer_id)
 
     # ---------------------------------------------------------------- postings
@@ -201,48 +200,17 @@ class Ledger(Application[UUID]):
         reverses: UUID | None = None,
         also_save: Sequence[Any] = (),
     ) -> PostingResult:
-        """Record postings once per key.
+        """Record postings once per key, through the journal.
 
         Raises InvalidRequest/InvalidAmount (rules), InsufficientPoints (a volunteer would go
-        below zero), IdempotencyConflict (the key was used for a different request).
+        below zero), IdempotencyConflict (the key was used for a different request),
+        ConcurrentChange (an aggregate saved alongside changed meanwhile).
         """
-        if not key or len(key) > 300:
-            raise InvalidRequest("an idempotency key of 1 to 300 characters is required")
-        rules.check_postings(postings)
-        rules.check_minutes(minutes)
-        memo = rules.check_text(memo, "memo", max_length=500, required=False)
-        txn = LedgerTransaction(
-            key=key,
-            kind=kind,
-            postings=[p.as_dict() for p in postings],
-            minutes=minutes,
-            memo=memo,
-            fingerprint=fingerprint or rules.fingerprint([kind, [p.as_dict() for p in postings], minutes, memo]),
-            actor=actor,
-            unit_id=unit_id,
-            reverses=reverses,
-            at=self.clock.now(),
+        movement = Movement(
+            key, kind, postings, minutes=minutes, memo=memo, fingerprint=fingerprint, actor=actor,
+            unit_id=unit_id, reverses=reverses,
         )
-        try:
-            self.save(txn, *also_save, balance_deltas=rules.guarded_deltas(postings))
-        except BalanceGuardViolation as e:
-            raise InsufficientPoints("not enough points", accounts=e.accounts) from None
-        except IntegrityError:
-            return self._replay(txn)
-        return PostingResult(txn, replayed=False)
-
-    def _replay(self, attempted: LedgerTransaction) -> PostingResult:
-        try:
-            first = self.repository.get(attempted.id)
-        except AggregateNotFoundError:
-            # The conflict was on another aggregate saved alongside (e.g. an original
-            # transaction marked reversed by a concurrent reversal with another key).
-            raise AlreadyReversed("already changed by another request") from None
-        if first.fingerprint != attempted.fingerprint:
-            raise IdempotencyConflict(
-                "this idempotency key was already used for a different request", key=attempted.key
-            )
-        return PostingResult(first, replayed=True)
+        return self.journal.post(movement, also_save=also_save)
 
     def credit(
         self,
@@ -277,7 +245,21 @@ class Ledger(Application[UUID]):
 
     def get_transaction(self, transaction_id: UUID) -> LedgerTransaction:
         """Raises NotFound."""
-        return self._get(LedgerTransaction, transaction_id, "transaction")
+        return self.load(LedgerTransaction, transaction_id, "transaction")
+
+    def reversal(self, original: LedgerTransaction, *, memo: str = "", actor: str = "") -> tuple[Movement, LedgerTransaction]:
+        """The compensating movement of a transaction, and the original marked reversed by it
+        (to be saved with it). Raises NotReversible, AlreadyReversed."""
+        postings = rules.reversal_of(original.postings, original.kind)
+        key = f"reversal:{original.id}"
+        original.mark_reversed(reversal_id=LedgerTransaction.create_id(key), at=self.clock.now())
+        movement = Movement(
+            key, REVERSAL, postings, minutes=original.minutes, memo=memo, actor=actor, unit_id=original.unit_id,
+            reverses=original.id,
+            # One fingerprint whichever door asked (a transaction's, a redemption's): one reversal.
+            fingerprint=rules.fingerprint(["reversal", str(original.id)]),
+        )
+        return movement, original
 
     def reverse(
         self, transaction_id: UUID, *, memo: str = "", actor: str = "", request_key: str | None = None
@@ -293,30 +275,18 @@ class Ledger(Application[UUID]):
         if request_key is not None and (prior := self._prior_request(request_key, request_fp)):
             return prior
         original = self.get_transaction(transaction_id)
-        postings = rules.reversal_of(original.postings, original.kind)
-        key = f"reversal:{original.id}"
-        reversal_id = LedgerTransaction.create_id(key)
-        if original.reversed_by is not None:
+        reversal_id = LedgerTransaction.create_id(f"reversal:{original.id}")
+        try:
+            movement, original = self.reversal(original, memo=memo, actor=actor)
+        except AlreadyReversed:
             # Perhaps by this very request, committed since we looked.
             if request_key is not None and (prior := self._prior_request(request_key, request_fp)):
                 return prior
-            raise AlreadyReversed("this transaction was already reversed", reversal_id=str(original.reversed_by))
-        original.mark_reversed(reversal_id=reversal_id, at=self.clock.now())
+            raise
         claims = [ClientRequest(key=request_key, fingerprint=request_fp, transaction_id=reversal_id)] if request_key else []
         try:
-            result = self.post(
-                key,
-                REVERSAL,
-                postings,
-                minutes=original.minutes,
-                memo=memo,
-                actor=actor,
-                unit_id=original.unit_id,
-                reverses=original.id,
-                fingerprint=rules.fingerprint(["reversal", str(original.id)]),
-                also_save=[original, *claims],
-            )
-        except AlreadyReversed:
+            result: PostingResult | None = self.journal.post(movement, also_save=[original, *claims])
+        except ConcurrentChange:
             result = None
         if result is None or result.replayed:
             # Lost a race: to this same request (its first result), or to another one.
@@ -328,9 +298,8 @@ class Ledger(Application[UUID]):
     def _prior_request(self, request_key: str, fingerprint: str) -> PostingResult | None:
         """The first result of a client request made before with this key, if any.
         Raises IdempotencyConflict when that request was a different one."""
-        try:
-            prior: ClientRequest = self.repository.get(ClientRequest.create_id(request_key))
-        except AggregateNotFoundError:
+        prior = self.find(ClientRequest, ClientRequest.create_id(request_key))
+        if prior is None:
             return None
         if prior.fingerprint != fingerprint:
             raise IdempotencyConflict("this idempotency key was already used for a different request", key=request_key)
@@ -374,32 +343,22 @@ class Ledger(Application[UUID]):
             self.save(token)
         except IntegrityError:
             # Only a fixed secret (the bootstrap token) can repeat: it already exists.
-            token = self._get(AccessToken, token.id, "token")
+            token = self.load(AccessToken, token.id, "token")
         return IssuedToken(secret, token)
 
     def authenticate(self, secret: str) -> AccessToken:
         """Raises NotFound (unknown secret), TokenRevoked."""
-        token: AccessToken = self._get(AccessToken, AccessToken.create_id(hash_secret(secret)), "token")
+        token: AccessToken = self.load(AccessToken, AccessToken.create_id(hash_secret(secret)), "token")
         if not token.active:
             raise TokenRevoked("this token was revoked")
         return token
 
     def get_token(self, token_id: UUID) -> AccessToken:
-        return self._get(AccessToken, token_id, "token")
+        return self.load(AccessToken, token_id, "token")
 
     def revoke_token(self, token_id: UUID) -> AccessToken:
         """Raises NotFound. Revoking twice is harmless."""
-        for _ in self._retrying():
-            token = self.get_token(token_id)
-            if not token.active:
-                return token
-            token.revoke(at=self.clock.now())
-            try:
-                self.save(token)
-            except IntegrityError:
-                continue
-            return token
-        raise AssertionError("unreachable")
+        return self.update(lambda: self.get_token(token_id), lambda token: token.revoke(at=self.clock.now()))
 
     def list_tokens(self) -> list[AccessToken]:
         issued = get_topic(AccessToken.Issued)  # type: ignore[attr-defined]

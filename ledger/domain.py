@@ -8,7 +8,9 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger import rules
 from ledger.accounts import Posting
+from ledger.errors import AlreadyReversed
 
 # Deterministic ids: the same key always names the same aggregate, so the store's unique
 # (originator_id, version) constraint is what makes a key move points at most once.
@@ -25,8 +27,15 @@ class Unit(Aggregate):
         self.parent_id = parent_id
         self.created_at = at
 
+    def move(self, parent_id: UUID, parent_kind: str, parent_ancestry: list[UUID], at: datetime) -> None:
+        """Under a new parent (``parent_ancestry``: the parent, its parent, … up to the root).
+        Raises UnitCycle, UnitKindNotAllowed."""
+        rules.check_no_cycle(self.id, parent_ancestry)
+        rules.check_unit_parent(self.kind, parent_kind)
+        self._moved(parent_id=parent_id, at=at)
+
     @event("Moved")
-    def move(self, parent_id: UUID, at: datetime) -> None:
+    def _moved(self, parent_id: UUID, at: datetime) -> None:
         self.parent_id = parent_id
 
 
@@ -46,9 +55,14 @@ class Volunteer(Aggregate):
         self.member_no = member_no
         self.registered_at = at
 
-    @event("Moved")
     def move_home(self, unit_id: UUID, at: datetime) -> None:
-        """A new home unit: later points count there; earlier ones stay where they were earned."""
+        """A new home unit: later points count there; earlier ones stay where they were earned.
+        Moving to the home unit changes nothing."""
+        if unit_id != self.unit_id:
+            self._moved(unit_id=unit_id, at=at)
+
+    @event("Moved")
+    def _moved(self, unit_id: UUID, at: datetime) -> None:
         self.unit_id = unit_id
 
 
@@ -102,8 +116,14 @@ class LedgerTransaction(Aggregate):
     def postings(self) -> list[Posting]:
         return [Posting.from_dict(d) for d in self.postings_data]
 
-    @event("Reversed")
     def mark_reversed(self, reversal_id: UUID, at: datetime) -> None:
+        """Raises AlreadyReversed: a transaction is reversed at most once."""
+        if self.reversed_by is not None:
+            raise AlreadyReversed("this transaction was already reversed", reversal_id=str(self.reversed_by))
+        self._reversed(reversal_id=reversal_id, at=at)
+
+    @event("Reversed")
+    def _reversed(self, reversal_id: UUID, at: datetime) -> None:
         self.reversed_by = reversal_id
 
 
@@ -149,8 +169,13 @@ class AccessToken(Aggregate):
         self.issued_at = at
         self.revoked_at: datetime | None = None
 
-    @event("Revoked")
     def revoke(self, at: datetime) -> None:
+        """Revoking twice changes nothing."""
+        if self.active:
+            self._revoked(at=at)
+
+    @event("Revoked")
+    def _revoked(self, at: datetime) -> None:
         self.revoked_at = at
 
     @property

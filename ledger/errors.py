@@ -68,3 +68,13 @@ class ConcurrencyExhausted(LedgerError):
     """Optimistic retries kept conflicting; the caller may try again."""
 
     code = "conflict"
+
+
+class ConcurrentChange(ConcurrencyExhausted):
+    """Lost one race: something this command saves (a version, a stock, a seat, a limit slot) was
+    recorded meanwhile by another request. Commands decide again from a fresh load; one that
+    escapes is a conflict the client may retry."""
+
+
+class LineKeyPaid(ConcurrencyExhausted):
+    """A batch line key was paid by another batch meanwhile; the chunk is decided again."""

@@ -1,32 +1,28 @@
 """The alliance's application service: merchants, offers, pay codes, redemptions, reversals.
 
-Points only move through ``Ledger.post``; the alliance's own records (the redemption, the
-offer's stock, a per-volunteer limit slot) are saved in the same transaction through its
-``also_save``, so they commit or fail with the points. Library errors are translated here.
+Points only move through the ledger's journal (``ledger.journal``); the alliance's own records
+(the redemption, the offer's stock, a per-volunteer limit slot) are saved in the same
+transaction through its ``also_save``, so they commit or fail with the points. Library errors
+are translated here.
 """
 
 from __future__ import annotations
 
-import random
 import secrets
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
-
 from ledger import codes
 from ledger import rules as ledger_rules
 from ledger.accounts import Posting, merchant_account, volunteer_account
-from ledger.application import REVERSAL, IssuedToken, Ledger, PostingResult
+from ledger.application import IssuedToken, Ledger
 from ledger.domain import LedgerTransaction
-from ledger.group_commit import GroupPoster
-from ledger.errors import AlreadyReversed, ConcurrencyExhausted, IdempotencyConflict, InvalidRequest, NotFound
+from ledger.errors import AlreadyReversed, ConcurrentChange, IdempotencyConflict, InvalidRequest, NotFound
+from ledger.journal import Movement, PostingResult, attempts
 
 from merchants import rules
 from merchants.domain import LimitSlot, Merchant, Offer, Redemption
@@ -38,7 +34,6 @@ REDEMPTION = "redemption"
 MERCHANT_CACHE_SECONDS = 1.0
 _NAMES_MAX = 100_000
 VIA_PAY_CODE, VIA_MERCHANT_CODE = "pay_code", "merchant_code"
-_ATTEMPTS = 40
 
 
 @dataclass(frozen=True)
@@ -67,53 +62,22 @@ class Alliance:
         pay_code_seconds: int = rules.PAY_CODE_SECONDS,
         group_commit: bool = True,
     ) -> None:
-        """``group_commit``: redemptions arriving together share one transaction
-        (``ledger.group_commit``); off, each saves on its own through ``Ledger.post``."""
+        """``group_commit``: redemptions arriving together share one store transaction (the
+        journal's committer); off, each saves on its own (the straightforward build)."""
         self.ledger = ledger
         self.key = signing_key
         self.zone = zone
         self.pay_code_seconds = pay_code_seconds
-        self._poster = GroupPoster(ledger) if group_commit else None
+        self.grouped = group_commit
         self._merchants: dict[UUID, tuple[float, Merchant]] = {}
         self._names: dict[UUID, str] = {}
 
     def close(self) -> None:
-        if self._poster is not None:
-            self._poster.close()
-
-    def _post(self, key: str, kind: str, postings: list[Posting], **options: Any) -> PostingResult:
-        if self._poster is not None:
-            return self._poster.post(key, kind, postings, **options)
-        return self.ledger.post(key, kind, postings, **options)
+        """Nothing of its own to stop: points are committed by the ledger's journal."""
 
     @property
     def clock(self) -> Any:
         return self.ledger.clock
-
-    def _get(self, cls: type[Any], aggregate_id: UUID, what: str) -> Any:
-        try:
-            found = self.ledger.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFound(f"{what} not found", id=str(aggregate_id)) from None
-        if not isinstance(found, cls):
-            raise NotFound(f"{what} not found", id=str(aggregate_id))
-        return found
-
-    def _find(self, aggregate_id: UUID) -> Any | None:
-        try:
-            return self.ledger.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-
-    @staticmethod
-    def _attempts() -> Iterator[int]:
-        """Optimistic retries with a little jitter: a hot offer (its stock) or limit slot
-        makes concurrent redemptions conflict, and the losers decide again."""
-        for attempt in range(_ATTEMPTS):
-            if attempt:
-                time.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))  # noqa: S311 - jitter, not security
-            yield attempt
-        raise ConcurrencyExhausted("too many concurrent redemptions of this offer; try again")
 
     # ---------------------------------------------------------------- merchants
 
@@ -126,7 +90,7 @@ class Alliance:
 
     def get_merchant(self, merchant_id: UUID) -> Merchant:
         """Raises NotFound."""
-        return self._get(Merchant, merchant_id, "merchant")  # type: ignore[no-any-return]
+        return self.ledger.load(Merchant, merchant_id, "merchant")
 
     def _recent_merchant(self, merchant_id: UUID) -> Merchant:
         """Raises NotFound."""
@@ -160,16 +124,9 @@ class Alliance:
 
     def _update_merchant(self, merchant_id: UUID, change: Any) -> Merchant:
         self._merchants.pop(merchant_id, None)
-        for _ in self._attempts():
-            merchant = self.get_merchant(merchant_id)
-            change(merchant)
-            try:
-                self.ledger.save(merchant)
-            except IntegrityError:
-                continue
-            self._merchants.pop(merchant_id, None)
-            return merchant
-        raise AssertionError("unreachable")
+        merchant = self.ledger.update(lambda: self.get_merchant(merchant_id), change)
+        self._merchants.pop(merchant_id, None)
+        return merchant
 
     def merchant_code(self, merchant_id: UUID) -> str:
         """The static code printed at the till. Raises NotFound."""
@@ -210,19 +167,11 @@ class Alliance:
 
     def get_offer(self, offer_id: UUID) -> Offer:
         """Raises NotFound."""
-        return self._get(Offer, offer_id, "offer")  # type: ignore[no-any-return]
+        return self.ledger.load(Offer, offer_id, "offer")
 
     def withdraw_offer(self, offer_id: UUID) -> Offer:
         """Raises NotFound, ConcurrencyExhausted."""
-        for _ in self._attempts():
-            offer = self.get_offer(offer_id)
-            offer.withdraw(at=self.clock.now())
-            try:
-                self.ledger.save(offer)
-            except IntegrityError:
-                continue
-            return offer
-        raise AssertionError("unreachable")
+        return self.ledger.update(lambda: self.get_offer(offer_id), lambda offer: offer.withdraw(at=self.clock.now()))
 
     # ---------------------------------------------------------------- pay codes
 
@@ -312,9 +261,9 @@ class Alliance:
             raise MerchantSuspended("this merchant is suspended", merchant_id=str(merchant_id))
         redemption_id = Redemption.create_id(key)
         fingerprint = ledger_rules.fingerprint(["redeem", str(merchant_id), points, str(offer_id) if offer_id else None])
-        for attempt in self._attempts():
+        for attempt in attempts("redemptions"):
             # A points-only first attempt skips the look-up: a used code conflicts in the save.
-            prior = self._find(redemption_id) if attempt or offer_id is not None else None
+            prior = self.ledger.find(Redemption, redemption_id) if attempt or offer_id is not None else None
             if prior is not None:
                 return self._replayed(prior, fingerprint, actor, replay_allowed)
             now = self.clock.now()
@@ -339,18 +288,13 @@ class Alliance:
                 points=amount, transaction_id=txn_id, via=via, code_expires=code_expires,
                 stock_taken=stock_taken, limit_slot=slot_id, actor=actor, at=now,
             )
+            movement = Movement(
+                key, REDEMPTION, [Posting(volunteer_account(volunteer_id), merchant_account(merchant_id), amount)],
+                memo=title or merchant.name, fingerprint=fingerprint, actor=actor, unit_id=merchant.unit_id,
+            )
             try:
-                result = self._post(
-                    key,
-                    REDEMPTION,
-                    [Posting(volunteer_account(volunteer_id), merchant_account(merchant_id), amount)],
-                    memo=title or merchant.name,
-                    fingerprint=fingerprint,
-                    actor=actor,
-                    unit_id=merchant.unit_id,
-                    also_save=[redemption, *extra],
-                )
-            except AlreadyReversed:
+                result = self.ledger.journal.post(movement, also_save=[redemption, *extra], grouped=self.grouped)
+            except ConcurrentChange:
                 continue  # lost a race on the offer's stock or a limit slot: decide again
             except IdempotencyConflict:
                 if via == VIA_MERCHANT_CODE:
@@ -374,7 +318,7 @@ class Alliance:
         assert offer.limit is not None and offer.limit_period is not None
         period = rules.period_key(now, self.zone, offer.limit_period)
         for index in range(offer.limit):
-            slot = self._find(LimitSlot.create_id(offer.id, volunteer_id, period, index))
+            slot = self.ledger.find(LimitSlot, LimitSlot.create_id(offer.id, volunteer_id, period, index))
             if slot is None:
                 return LimitSlot(
                     offer_id=offer.id, volunteer_id=volunteer_id, period=period, index=index, redemption_id=redemption_id
@@ -387,7 +331,7 @@ class Alliance:
 
     def get_redemption(self, redemption_id: UUID) -> Redemption:
         """Raises NotFound."""
-        return self._get(Redemption, redemption_id, "redemption")  # type: ignore[no-any-return]
+        return self.ledger.load(Redemption, redemption_id, "redemption")
 
     # ---------------------------------------------------------------- reversals
 
@@ -400,7 +344,7 @@ class Alliance:
 
         Raises NotFound (also another merchant's redemption), AlreadyReversed, ConcurrencyExhausted.
         """
-        for _ in self._attempts():
+        for _ in attempts("reversals"):
             redemption = self.get_redemption(redemption_id)
             if merchant_id is not None and redemption.merchant_id != merchant_id:
                 raise NotFound("redemption not found", id=str(redemption_id))
@@ -415,34 +359,21 @@ class Alliance:
                     reversal_id=str(redemption.reversed_by or original.reversed_by),
                 )
             now = self.clock.now()
-            key = f"reversal:{original.id}"
-            reversal_id = LedgerTransaction.create_id(key)
-            original.mark_reversed(reversal_id=reversal_id, at=now)
-            redemption.mark_reversed(reversal_id, reason, actor, now)
+            movement, original = self.ledger.reversal(original, memo=reason, actor=actor)
+            redemption.mark_reversed(LedgerTransaction.create_id(movement.key), reason, actor, now)
             extra: list[Any] = []
             if redemption.stock_taken and redemption.offer_id is not None:
                 offer = self.get_offer(redemption.offer_id)
                 offer.give_back(redemption.id, at=now)
                 extra.append(offer)
             if redemption.limit_slot is not None:
-                slot = self._find(redemption.limit_slot)
+                slot = self.ledger.find(LimitSlot, redemption.limit_slot)
                 if slot is not None and slot.holder == redemption.id:
                     slot.release()
                     extra.append(slot)
             try:
-                result: PostingResult = self.ledger.post(
-                    key,
-                    REVERSAL,
-                    ledger_rules.reversal_of(original.postings, original.kind),
-                    memo=reason,
-                    actor=actor,
-                    unit_id=original.unit_id,
-                    reverses=original.id,
-                    # The same fingerprint as Ledger.reverse: the two paths name one reversal.
-                    fingerprint=ledger_rules.fingerprint(["reversal", str(original.id)]),
-                    also_save=[original, redemption, *extra],
-                )
-            except AlreadyReversed:
+                result: PostingResult = self.ledger.journal.post(movement, also_save=[original, redemption, *extra])
+            except ConcurrentChange:
                 continue
             if result.replayed:
                 continue

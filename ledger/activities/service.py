@@ -1,42 +1,33 @@
 """Activities and attendance: the commands (create, cancel, scan, approve, settle).
 
 A scan loads the activity and the volunteer's attendance, decides with the pure rules of
-``ledger.activities``, and saves the new events. Saving goes one of two ways:
+``ledger.activities.rules``, and records the new events through the journal (``ledger.journal``),
+whose committer shares one store transaction among the scans, redemptions and credits that arrive
+together (``batching=False``: each scan saves alone, the straightforward build kept for the
+benchmark). A conflict means another request got there first: the scan is decided again from a
+fresh load.
 
-* ``batching=True`` (the default): a committer thread group-commits the scans that arrive
-  while the previous transaction is in flight: many scans, one ``Application.save`` (one
-  PostgreSQL transaction). If that save conflicts, each scan of the batch is saved on its
-  own, and the ones that still conflict are decided again from a fresh load.
-* ``batching=False``: each request saves its own scan (the straightforward build, kept for
-  the benchmark and as a fallback).
-
-Either way the events are the same: a check-out that earns points records a
-``LedgerTransaction`` (kind ``activity``, key ``attendance:<attendance id>``, minutes on it)
-in the same save as the ``CheckedOut`` event, with the volunteer's balance delta for the
-write-time guard, so the accounts projection, verify, export and import see an ordinary
+A check-out that earns points records a ``LedgerTransaction`` (kind ``activity``, key
+``attendance:<attendance id>``, minutes on it) built by the journal, in the same save as the
+``CheckedOut`` event, so the accounts projection, verify, export and import see an ordinary
 transaction, and a replayed scan can never pay twice (the key names the transaction).
 
 Capacity is exact: a check-in also creates ``Seat(activity, n)`` for n ≤ capacity, and a
 seat id can be recorded once only. Seats are handed out in order by a per-process index
-(``SeatIndex``); a seat taken by another process shows up as a conflict and the index moves on.
+(``SeatIndex``), at the last moment before the save; a seat taken by another process shows up as
+a conflict and the index moves on.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
-
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 
 from ledger.activities import errors as activity_errors
 from ledger.activities import rules as act
@@ -44,15 +35,12 @@ from ledger import codes, rules
 from ledger.accounts import Posting, issuing_account, volunteer_account
 from ledger.activities.domain import Activity, AttendanceRecord, Seat
 from ledger.application import Ledger
-from ledger.domain import LedgerTransaction
-from ledger.errors import ConcurrencyExhausted, NotFound
-from ledger.group_commit import commit_or_fail, take_batch
+from ledger.errors import ConcurrentChange, NotFound
+from ledger.journal import Movement, Recorded, attempts, merged
 
 log = logging.getLogger(__name__)
 
 CHECK_IN, CHECK_OUT = "check_in", "check_out"
-_RETRIES = 30
-_BATCH_MAX = 500
 ACTIVITY_CACHE_SECONDS = 1.0  # wall time (time.monotonic), not domain time
 
 
@@ -74,46 +62,24 @@ class ActivityCode:
 
 
 @dataclass
-class _Work:
-    """A decided scan: how to build its events, given a seat number when it needs one."""
+class _Scan:
+    """A decided scan: its events (or how to make them, given a seat, at the last moment) and
+    the volunteers' balance deltas."""
 
-    build: Callable[[int | None], list[Any]]
+    items: list[Any]
     deltas: list[tuple[str, int]]
     activity: Activity | None = None  # set when the check-in needs a seat
-    future: Future[bool] = field(default_factory=Future)
+    make: Callable[[int | None], list[Any]] | None = None
 
 
-def merge_deltas(parts: Sequence[Sequence[tuple[str, int]]]) -> list[tuple[str, int]]:
-    """One delta per account (the recorder's UPDATE … FROM unnest applies one row per account)."""
-    total: dict[str, int] = defaultdict(int)
-    for deltas in parts:
-        for account, delta in deltas:
-            total[account] += delta
-    return sorted((a, d) for a, d in total.items() if d)
-
-
-def activity_credit(
-    activity: Activity, attendance_id: UUID, volunteer_id: UUID, points: int, minutes: int, at: datetime, actor: str
-) -> tuple[LedgerTransaction, list[tuple[str, int]]]:
-    """The ledger transaction paying an attendance, and its guarded deltas: the same checks
-    and event shape as ``Ledger.post``. Raises InvalidAmount."""
-    postings = [Posting(issuing_account(activity.unit_id), volunteer_account(volunteer_id), points)]
-    rules.check_postings(postings)
-    rules.check_minutes(minutes)
+def activity_credit(activity: Activity, attendance_id: UUID, volunteer_id: UUID, points: int, minutes: int, actor: str) -> Movement:
+    """The movement paying an attendance: once per attendance (its key)."""
     key = f"attendance:{attendance_id}"
-    txn = LedgerTransaction(
-        key=key,
-        kind=act.ACTIVITY_KIND,
-        postings=[p.as_dict() for p in postings],
-        minutes=minutes,
-        memo=activity.title,
-        fingerprint=rules.fingerprint([act.ACTIVITY_KIND, key, points, minutes]),
-        actor=actor,
-        unit_id=activity.unit_id,
-        reverses=None,
-        at=at,
+    return Movement(
+        key, act.ACTIVITY_KIND, [Posting(issuing_account(activity.unit_id), volunteer_account(volunteer_id), points)],
+        minutes=minutes, memo=activity.title, fingerprint=rules.fingerprint([act.ACTIVITY_KIND, key, points, minutes]),
+        actor=actor, unit_id=activity.unit_id,
     )
-    return txn, rules.guarded_deltas(postings)
 
 
 class SeatIndex:
@@ -177,19 +143,16 @@ class Attendance:
         self.ledger = ledger
         self.key = signing_key
         self.grace = grace
-        self.batching = batching
-        self.seats = SeatIndex(self._exists)
-        self._queue: queue.Queue[_Work | None] = queue.Queue()
-        self._committer: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self.batching = batching  # False: each scan saves alone (the straightforward build)
+        self.seats = SeatIndex(ledger.exists)
         self._activities: dict[UUID, tuple[float, Activity]] = {}
 
     @property
     def clock(self) -> Any:
         return self.ledger.clock
 
-    def _exists(self, aggregate_id: UUID) -> bool:
-        return bool(self.ledger.recorder.select_events(aggregate_id, limit=1))
+    def close(self) -> None:
+        """Nothing of its own to stop: scans are committed by the ledger's journal."""
 
     # ---------------------------------------------------------------- activities
 
@@ -222,7 +185,7 @@ class Attendance:
 
     def get_activity(self, activity_id: UUID) -> Activity:
         """Raises NotFound."""
-        return self.ledger._get(Activity, activity_id, "activity")  # noqa: SLF001
+        return self.ledger.load(Activity, activity_id, "activity")
 
     def _activity_for_scan(self, activity_id: UUID) -> Activity:
         """The activity, from a per-process cache kept ``ACTIVITY_CACHE_SECONDS`` (an
@@ -239,23 +202,12 @@ class Attendance:
     def cancel_activity(self, activity_id: UUID, reason: str = "") -> Activity:
         """Nothing already credited is touched (a reversal would be its own request).
         Raises NotFound, ActivityCancelled, ConcurrencyExhausted."""
-        for _ in self.ledger._retrying():  # noqa: SLF001
-            activity = self.get_activity(activity_id)
-            activity.cancel(reason, at=self.clock.now())
-            try:
-                self.ledger.save(activity)
-            except IntegrityError:
-                continue
-            self._activities.pop(activity_id, None)
-            return activity
-        raise AssertionError("unreachable")
+        activity = self.ledger.update(lambda: self.get_activity(activity_id), lambda a: a.cancel(reason, at=self.clock.now()))
+        self._activities.pop(activity_id, None)
+        return activity
 
     def find_attendance(self, activity_id: UUID, volunteer_id: UUID) -> AttendanceRecord | None:
-        try:
-            record = self.ledger.repository.get(AttendanceRecord.create_id(activity_id, volunteer_id))
-        except AggregateNotFoundError:
-            return None
-        return record if isinstance(record, AttendanceRecord) else None
+        return self.ledger.find(AttendanceRecord, AttendanceRecord.create_id(activity_id, volunteer_id))
 
     def get_attendance(self, activity_id: UUID, volunteer_id: UUID) -> AttendanceRecord:
         """Raises NotFound."""
@@ -305,7 +257,7 @@ class Attendance:
         CodeWrongActivity, ActivityClosed, ActivityFull, AlreadyCheckedOut, ConcurrencyExhausted.
         """
         activity_id, _ = self.read_code(fields, expected_activity=expected_activity)
-        for _ in range(_RETRIES):
+        for _ in attempts("scans"):
             try:
                 activity = self._activity_for_scan(activity_id)
             except NotFound:
@@ -321,24 +273,23 @@ class Attendance:
                 work, result = self._check_out(activity, record, now, actor=f"scan:{volunteer_id}")
             if self._save(work):
                 return ScanResult(result[0], False, activity, result[1])
-        raise ConcurrencyExhausted("too many concurrent scans; scan again")
+        raise AssertionError("unreachable")
 
-    def _check_in(self, activity: Activity, volunteer_id: UUID, now: datetime) -> tuple[_Work, list[Any]]:
+    def _check_in(self, activity: Activity, volunteer_id: UUID, now: datetime) -> tuple[_Scan, list[Any]]:
         result: list[Any] = [CHECK_IN, None]
 
-        def build(seat: int | None) -> list[Any]:
+        def make(seat: int | None) -> list[Any]:
             record = AttendanceRecord(activity_id=activity.id, volunteer_id=volunteer_id, unit_id=activity.unit_id, seat=seat, at=now)
             result[1] = record
-            events = list(record.collect_events())
-            if seat is not None:
-                events += Seat(activity_id=activity.id, number=seat, volunteer_id=volunteer_id).collect_events()
-            return events
+            if seat is None:
+                return [record]
+            return [record, Seat(activity_id=activity.id, number=seat, volunteer_id=volunteer_id)]
 
-        return _Work(build, [], activity if activity.capacity is not None else None), result
+        return _Scan([], [], activity if activity.capacity is not None else None, make), result
 
     def _check_out(
         self, activity: Activity, record: AttendanceRecord, at: datetime, *, actor: str, settled: bool = False, until: datetime | None = None
-    ) -> tuple[_Work, list[Any]]:
+    ) -> tuple[_Scan, list[Any]]:
         """``until``: the moment counted to (the scan, or the window's end when settling)."""
         if record.status != act.IN:
             raise activity_errors.AlreadyCheckedOut("already checked out of this activity", attendance_status=record.status)
@@ -346,126 +297,81 @@ class Attendance:
         points = act.points_for(minutes, activity.rule)
         needs_approval = activity.needs_approval or (settled and activity.no_checkout == act.APPROVAL)
         status = act.status_after_checkout(points, needs_approval)
-        events: list[Any] = []
-        deltas: list[tuple[str, int]] = []
-        txn_id = None
+        credit: Recorded | None = None
         if status == act.CREDITED:
-            txn, deltas = activity_credit(activity, record.id, record.volunteer_id, points, minutes, at, actor)
-            txn_id = txn.id
-            events += txn.collect_events()
-        record.check_out(at, minutes, points, status, txn_id, settled=settled)
-        events += record.collect_events()
-        return _Work(lambda _seat: events, deltas), [CHECK_OUT, record]
+            credit = self.ledger.journal.transaction(activity_credit(activity, record.id, record.volunteer_id, points, minutes, actor))
+        record.check_out(at, minutes, points, status, credit.transaction.id if credit else None, settled=settled)
+        items: list[Any] = [credit.transaction, record] if credit else [record]
+        return _Scan(items, credit.deltas if credit else []), [CHECK_OUT, record]
 
     # ---------------------------------------------------------------- saving
 
-    def _save(self, work: _Work) -> bool:
-        """True when recorded; False when it conflicted (decide again from a fresh load).
-        Raises ActivityFull."""
-        if not self.batching:
-            return self._save_one(work)
-        self._ensure_committer()
-        self._queue.put(work)
-        return work.future.result()
+    def _save(self, scan: _Scan) -> bool:
+        """True when recorded; False when another request got there first (decide again from a
+        fresh load). Raises ActivityFull."""
+        if scan.make is None:
+            try:
+                self.ledger.journal.commit(*scan.items, deltas=scan.deltas, grouped=self.batching)
+            except ConcurrentChange:
+                return False
+            return True
+        make = scan.make
+        taken: list[int] = []
 
-    def _seat(self, work: _Work) -> int | None:
-        """Raises ActivityFull."""
-        activity = work.activity
-        if activity is None:
-            return None
-        n = self.seats.take(activity.id)
-        if n > activity.capacity:
-            self.seats.release(activity.id, n)
-            raise activity_errors.ActivityFull("this activity is full", capacity=activity.capacity)
-        return n
+        def prepare() -> list[Any]:
+            seat = self._seat(scan)
+            if seat is not None:
+                taken.append(seat)
+            return make(seat)
 
-    def _save_one(self, work: _Work) -> bool:
-        seat = self._seat(work)
+        def undo() -> None:
+            if taken and scan.activity is not None:
+                self.seats.give_back(scan.activity.id, taken.pop())
+
         try:
-            self.ledger.save(*work.build(seat), balance_deltas=merge_deltas([work.deltas]))
-        except IntegrityError:
-            if seat is not None and work.activity is not None:
-                self.seats.give_back(work.activity.id, seat)
+            self.ledger.journal.commit(prepare=prepare, undo=undo, grouped=self.batching)
+        except ConcurrentChange:
             return False
         return True
 
-    def _ensure_committer(self) -> None:
-        if self._committer is not None:
-            return
-        with self._start_lock:
-            if self._committer is None:
-                t = threading.Thread(target=self._commit_loop, name="scan-committer", daemon=True)
-                t.start()
-                self._committer = t
-
-    def close(self) -> None:
-        if self._committer is not None:
-            self._queue.put(None)
-            self._committer.join(timeout=10)
-            self._committer = None
-
-    def _commit_loop(self) -> None:
-        while (batch := take_batch(self._queue, _BATCH_MAX)) is not None:
-            commit_or_fail(self._commit, batch)
-
-    def _commit(self, batch: list[_Work]) -> None:
-        """One transaction for the whole batch; on a conflict, each on its own."""
-        if len(batch) > 1:
-            ready: list[tuple[_Work, int | None, list[Any]]] = []
-            for w in batch:
-                try:
-                    seat = self._seat(w)
-                except activity_errors.ActivityFull as e:
-                    w.future.set_exception(e)
-                    continue
-                ready.append((w, seat, w.build(seat)))
-            try:
-                self.ledger.save(
-                    *[e for _, _, events in ready for e in events],
-                    balance_deltas=merge_deltas([w.deltas for w, _, _ in ready]),
-                )
-            except IntegrityError:
-                # Give the seats back (last first, so the index returns to the lowest),
-                # then save one by one.
-                for w, seat, _ in reversed(ready):
-                    if seat is not None and w.activity is not None:
-                        self.seats.release(w.activity.id, seat)
-                batch = [w for w, _, _ in ready]
-            else:
-                for w, _, _ in ready:
-                    w.future.set_result(True)
-                return
-        for w in batch:
-            try:
-                w.future.set_result(self._save_one(w))
-            except activity_errors.ActivityFull as e:
-                w.future.set_exception(e)
+    def _seat(self, scan: _Scan) -> int | None:
+        """Raises ActivityFull."""
+        activity = scan.activity
+        if activity is None:
+            return None
+        n = self.seats.take(activity.id)
+        if activity.capacity is not None and n > activity.capacity:
+            self.seats.release(activity.id, n)
+            raise activity_errors.ActivityFull("this activity is full", capacity=activity.capacity)
+        return n
 
     # ---------------------------------------------------------------- approvals and settling
 
     def decide(self, activity_id: UUID, volunteer_ids: Sequence[UUID], approve: bool, *, by: str) -> list[AttendanceRecord]:
         """Approve (points are credited) or reject pending attendances, all in one save.
         Raises NotFound, NotPending, ConcurrencyExhausted."""
-        for _ in self.ledger._retrying():  # noqa: SLF001
+        for _ in attempts("approvals"):
             activity = self.get_activity(activity_id)
             now = self.clock.now()
-            records, events, deltas = [], [], []
+            records: list[AttendanceRecord] = []
+            items: list[Any] = []
+            deltas: list[list[tuple[str, int]]] = []
             for volunteer_id in dict.fromkeys(volunteer_ids):
                 record = self.get_attendance(activity_id, volunteer_id)
                 if record.status != act.PENDING:
                     raise activity_errors.NotPending("this attendance is not waiting for approval", volunteer_id=str(volunteer_id), attendance_status=record.status)
                 txn_id = None
                 if approve:
-                    txn, d = activity_credit(activity, record.id, volunteer_id, record.points, record.minutes, now, by)
-                    txn_id = txn.id
-                    deltas.append(d)
-                    events += txn.collect_events()
+                    credit = self.ledger.journal.transaction(activity_credit(activity, record.id, volunteer_id, record.points, record.minutes, by))
+                    txn_id = credit.transaction.id
+                    deltas.append(credit.deltas)
+                    items.append(credit.transaction)
                 record.decide(approve, by, txn_id, now)
                 records.append(record)
-                events += record.collect_events()
+                items.append(record)
             try:
-                self.ledger.save(*events, balance_deltas=merge_deltas(deltas))
-            except IntegrityError:
+                self.ledger.journal.commit(*items, deltas=merged(deltas))
+            except ConcurrentChange:
                 continue
             return records
         raise AssertionError("unreachable")
@@ -475,31 +381,29 @@ class Attendance:
         the activity's rule for a missing check-out (``window_end`` counts to the end,
         ``none`` counts nothing, ``approval`` counts to the end and waits for approval).
         Raises NotFound, ActivityNotOver, ConcurrencyExhausted."""
-        for _ in self.ledger._retrying():  # noqa: SLF001
+        for _ in attempts("settlements"):
             activity = self.get_activity(activity_id)
             now = self.clock.now()
             if now <= activity.ends_at + act.LATE_SCAN and not activity.cancelled:
                 raise activity_errors.ActivityNotOver("scans are still accepted; settle after they close")
             end = min(activity.ends_at, activity.cancelled_at or activity.ends_at)
             until = act.settle_unfinished(activity.no_checkout, end)
-            events: list[Any] = []
+            items: list[Any] = []
             deltas: list[list[tuple[str, int]]] = []
             settled: list[AttendanceRecord] = []
             for volunteer_id in dict.fromkeys(volunteer_ids):
                 record = self.find_attendance(activity_id, volunteer_id)
                 if record is None or record.status != act.IN:
                     continue
-                work, _ = self._check_out(
-                    activity, record, now, actor=by, settled=True, until=until or record.checked_in_at
-                )
-                events += work.build(None)
-                deltas.append(work.deltas)
+                scan, _ = self._check_out(activity, record, now, actor=by, settled=True, until=until or record.checked_in_at)
+                items += scan.items
+                deltas.append(scan.deltas)
                 settled.append(record)
-            if not events:
+            if not items:
                 return []
             try:
-                self.ledger.save(*events, balance_deltas=merge_deltas(deltas))
-            except IntegrityError:
+                self.ledger.journal.commit(*items, deltas=merged(deltas))
+            except ConcurrentChange:
                 continue
             return settled
         raise AssertionError("unreachable")

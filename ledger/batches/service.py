@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 import os
 import threading
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,18 +30,19 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger import rules
-from ledger.accounts import issuing_account, volunteer_account
+from ledger.accounts import Posting, issuing_account, volunteer_account
 from ledger.application import Ledger
 from ledger.batches.files import MEDIA_TYPES, inspect, records
 from ledger.batches.rules import BATCH, BATCH_REVERSAL, CHUNK_LINES, DEFAULT_CAP, Line, Refusal, batch_fingerprint, duplicate_key, paid_key, parse_line, refusal
 from ledger.batches.domain import Batch
+from ledger.batches.errors import BatchFileMissing, BatchRunning
 from ledger.domain import LedgerTransaction, MemberNumber, Volunteer
-from ledger.errors import ConcurrencyExhausted, IdempotencyConflict, InvalidRequest, LedgerError, NotFound
-from ledger.store.common import BalanceGuardViolation, LineKeyConflict
+from ledger.errors import ConcurrentChange, IdempotencyConflict, InsufficientPoints, InvalidRequest, LedgerError, LineKeyPaid, NotFound
+from ledger.journal import Movement, attempts
+from ledger.store.codec import state_of, uuid_of
 
 log = logging.getLogger(__name__)
 
-_RETRIES = 8
 _CACHE_MAX = 500_000
 STARTED = get_topic(Batch.Started)  # type: ignore[attr-defined]
 ENDED = (get_topic(Batch.Finished), get_topic(Batch.Failed))  # type: ignore[attr-defined]
@@ -76,10 +75,14 @@ class ReversalResult:
 
 @dataclass
 class _Decision:
-    postings: list[dict[str, Any]]
-    deltas: list[tuple[str, int]]
+    postings: list[Posting]
+    details: list[dict[str, Any]]  # per posting: its line, key, minutes and memo
     minutes: int
     refused: list[Refusal]
+
+    @property
+    def points(self) -> int:
+        return sum(p.amount for p in self.postings)
 
 
 @dataclass
@@ -204,7 +207,7 @@ class BatchService:
 
     def get(self, batch_id: UUID) -> Batch:
         """Raises NotFound."""
-        return self.ledger._get(Batch, batch_id, "batch")  # noqa: SLF001 - the ledger's own loader
+        return self.ledger.load(Batch, batch_id, "batch")
 
     # ------------------------------------------------------------------ running
 
@@ -254,14 +257,7 @@ class BatchService:
                     for _, _, f in queued:
                         f.cancel()
                     return batch
-        for _ in range(_RETRIES):
-            batch.finish(at=self.ledger.clock.now())
-            try:
-                self.ledger.save(batch)
-            except IntegrityError:
-                batch = self.get(batch_id)
-                continue
-            break
+        batch = self.ledger.update(lambda: self.get(batch_id), lambda b: b.finish(at=self.ledger.clock.now()))
         if progress is not None:
             progress(batch)
         return batch
@@ -301,8 +297,8 @@ class BatchService:
         keys = {ln.line: paid_key(batch.unit_id, batch.source["sha256"], ln) for ln in lines if ln.line in owners}
         paid = self.ledger.recorder.select_paid_line_keys(list(keys.values())) if keys else set()  # type: ignore[attr-defined]
         source = issuing_account(batch.unit_id)
-        postings: list[dict[str, Any]] = []
-        deltas: dict[str, int] = defaultdict(int)
+        postings: list[Posting] = []
+        details: list[dict[str, Any]] = []
         minutes = 0
         for ln in lines:
             owner = owners.get(ln.line)
@@ -312,53 +308,47 @@ class BatchService:
             if key in paid:
                 refused.append(refusal(ln.line, "already_paid", ln.line_key or ""))
                 continue
-            account = volunteer_account(owner)
-            p: dict[str, Any] = {"source": source, "destination": account, "amount": ln.points,
-                                 "minutes": ln.minutes, "line": ln.line, "key": key}
+            postings.append(Posting(source, volunteer_account(owner), ln.points))
+            detail: dict[str, Any] = {"minutes": ln.minutes, "line": ln.line, "key": key}
             if ln.memo:
-                p["memo"] = ln.memo
-            postings.append(p)
-            deltas[account] += ln.points
+                detail["memo"] = ln.memo
+            details.append(detail)
             minutes += ln.minutes
-        return _Decision(postings, sorted(deltas.items()), minutes, sorted(parse_refused + refused))
+        return _Decision(postings, details, minutes, sorted(parse_refused + refused))
 
     def _post_chunk(self, batch: Batch, chunk_no: int, n_records: int, prepared: _Prepared, in_scope: dict[UUID, bool]) -> Batch:
         """Record one chunk with the batch's progress, in one store transaction; decide again
         after a conflict (another runner, or a line key another batch paid meanwhile)."""
         decision = prepared.decision
-        for _ in range(_RETRIES):
+        for _ in attempts("batch chunks"):
             if batch.done or batch.chunks_done > chunk_no:
                 return batch  # another runner of this batch recorded it
-            postings = decision.postings
-            now = self.ledger.clock.now()
-            txn = None
-            if postings:
-                txn = LedgerTransaction(
-                    key=f"batch:{batch.id}:chunk:{chunk_no}", kind=BATCH, postings=postings, minutes=0,
-                    memo=batch.title, fingerprint=rules.fingerprint(["batch", str(batch.id), chunk_no]),
-                    actor=batch.actor, unit_id=batch.unit_id, reverses=None, at=now,
-                )
+            key = f"batch:{batch.id}:chunk:{chunk_no}"
+            txn_id = LedgerTransaction.create_id(key) if decision.postings else None
             batch.post_chunk(
-                chunk_no, n_records, len(postings), sum(p["amount"] for p in postings), decision.minutes,
-                decision.refused, txn.id if txn else None, now,
+                chunk_no, n_records, len(decision.postings), decision.points, decision.minutes, decision.refused,
+                txn_id, self.ledger.clock.now(),
             )
             try:
-                if txn is None:
-                    self.ledger.save(batch)
-                else:
-                    self.ledger.save(
-                        txn, batch, balance_deltas=decision.deltas,
-                        line_keys=[(p["key"], txn.id) for p in postings],
+                if decision.postings:
+                    movement = Movement(
+                        key, BATCH, decision.postings, memo=batch.title,
+                        fingerprint=rules.fingerprint(["batch", str(batch.id), chunk_no]), actor=batch.actor,
+                        unit_id=batch.unit_id, details=decision.details, line_keys=[d["key"] for d in decision.details],
                     )
-            except (IntegrityError, LineKeyConflict):
+                    if self.ledger.journal.post(movement, also_save=[batch]).replayed:
+                        raise ConcurrentChange("another runner recorded this chunk")
+                else:
+                    self.ledger.journal.commit(batch)
+            except (ConcurrentChange, LineKeyPaid):
                 batch = self.get(batch.id)
                 if not (batch.done or batch.chunks_done > chunk_no):
                     decision = self._decide(batch, prepared.lines, prepared.refused, in_scope)
                 continue
             if self.on_chunk is not None:
-                self.on_chunk(batch.id, chunk_no, len(postings), sum(p["amount"] for p in postings), [r.code for r in decision.refused])
+                self.on_chunk(batch.id, chunk_no, len(decision.postings), decision.points, [r.code for r in decision.refused])
             return batch
-        raise ConcurrencyExhausted("the batch kept conflicting with other writers; run it again")
+        raise AssertionError("unreachable")
 
     def _resolve(self, batch: Batch, lines: list[Line], in_scope: dict[UUID, bool]) -> tuple[dict[int, UUID], list[Refusal]]:
         """Each line's volunteer, or why not (unknown, outside the organizer's units)."""
@@ -409,7 +399,7 @@ class BatchService:
                 found.clear()
         for stored in self.ledger.recorder.select_events_of(ids):  # type: ignore[attr-defined]
             if stored.topic in topics:
-                found[stored.originator_id] = _uuid(self._state(stored)[attribute])
+                found[stored.originator_id] = uuid_of(self._state(stored)[attribute])  # type: ignore[assignment]
         return found
 
     def _state(self, stored: StoredEvent) -> dict[str, Any]:
@@ -417,7 +407,7 @@ class BatchService:
         compresses nor encrypts (thousands per chunk; the full mapper costs several times more)."""
         mapper = self.ledger.mapper
         if mapper.cipher is None and mapper.compressor is None:
-            return json.loads(stored.state)  # type: ignore[no-any-return]
+            return state_of(stored.state)
         return dict(mapper.to_domain_event(stored).__dict__)
 
     def _remember(self, cache: dict[Any, Any], found: dict[Any, Any]) -> None:
@@ -514,47 +504,46 @@ class BatchService:
     def _reverse_part(
         self, batch_id: UUID, wanted: list[dict[str, Any]], memo: str, actor: str, result: ReversalResult
     ) -> None:
-        for _ in range(_RETRIES):
+        for _ in attempts("batch reversals"):
             batch = self.get(batch_id)
             todo = [p for p in wanted if p["line"] not in batch.reversed_lines]
             balances = self.ledger.recorder.select_balances_of(sorted({p["destination"] for p in todo}))  # type: ignore[attr-defined]
-            postings: list[dict[str, Any]] = []
+            postings: list[Posting] = []
+            details: list[dict[str, Any]] = []
             refused: list[Refusal] = []
-            deltas: dict[str, int] = defaultdict(int)
             for p in todo:
                 account, amount = p["destination"], p["amount"]
                 if balances.get(account, 0) < amount:
                     refused.append(refusal(p["line"], "points_spent", f"balance {balances.get(account, 0)} < {amount}"))
                     continue
                 balances[account] -= amount
-                deltas[account] -= amount
-                postings.append({"source": account, "destination": p["source"], "amount": amount,
-                                 "minutes": p.get("minutes", 0), "line": p["line"], "reverses": p["key"]})
-            now = self.ledger.clock.now()
-            txn = None
-            if postings:
-                txn = LedgerTransaction(
-                    key=f"batch:{batch.id}:reversal:{batch.version}", kind=BATCH_REVERSAL, postings=postings,
-                    minutes=0, memo=memo or f"撤销 {batch.title}",
-                    fingerprint=rules.fingerprint(["batch_reversal", str(batch.id), batch.version]),
-                    actor=actor, unit_id=batch.unit_id, reverses=None, at=now,
-                )
-            points = sum(p["amount"] for p in postings)
-            batch.record_reversal(txn.id if txn else None, [p["line"] for p in postings], points, refused, now)
+                postings.append(Posting(account, p["source"], amount))
+                details.append({"minutes": p.get("minutes", 0), "line": p["line"], "reverses": p["key"]})
+            lines = [d["line"] for d in details]
+            points = sum(p.amount for p in postings)
+            key = f"batch:{batch.id}:reversal:{batch.version}"
+            txn_id = LedgerTransaction.create_id(key) if postings else None
+            batch.record_reversal(txn_id, lines, points, refused, self.ledger.clock.now())
             try:
-                if txn is None:
-                    self.ledger.save(batch)
+                if postings:
+                    movement = Movement(
+                        key, BATCH_REVERSAL, postings, memo=memo or f"撤销 {batch.title}",
+                        fingerprint=rules.fingerprint(["batch_reversal", str(batch.id), batch.version]),
+                        actor=actor, unit_id=batch.unit_id, details=details,
+                    )
+                    if self.ledger.journal.post(movement, also_save=[batch]).replayed:
+                        continue  # a concurrent reversal of this batch got there first
                 else:
-                    self.ledger.save(txn, batch, balance_deltas=sorted(deltas.items()))
-            except (IntegrityError, BalanceGuardViolation):
-                continue
-            result.reversed_lines += [p["line"] for p in postings]
+                    self.ledger.journal.commit(batch)
+            except (ConcurrentChange, InsufficientPoints):
+                continue  # decide again on fresh balances
+            result.reversed_lines += lines
             result.points += points
             result.refused += refused
-            if txn is not None:
-                result.transactions.append(txn.id)
+            if txn_id is not None:
+                result.transactions.append(txn_id)
             return
-        raise ConcurrencyExhausted("the batch kept conflicting with other writers; try again")
+        raise AssertionError("unreachable")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -564,11 +553,3 @@ def _fsync_dir(path: Path) -> None:
     finally:
         os.close(fd)
 
-
-def _uuid(value: Any) -> UUID:
-    """A UUID as the JSON transcoder stores it ({"_type_": "uuid_hex", "_data_": …}) or as itself."""
-    if isinstance(value, UUID):
-        return value
-    if isinstance(value, dict):
-        value = value["_data_"]
-    return UUID(value)

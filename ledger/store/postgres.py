@@ -15,8 +15,8 @@ from psycopg.errors import DuplicateObject
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from ledger.chain import CHAIN_TABLE, GENESIS, ChainRow, event_digest, link, recorded_at_list
-from ledger.store.common import BALANCES_TABLE, LINE_KEYS_TABLE, BalanceGuardViolation, LineKeyConflict
+from ledger.chain import ChainRow, recorded_at_list
+from ledger.store.common import BalanceGuardViolation, LineKeyConflict
 
 
 # When PostgreSQL is down, a request must not hang: a connection is waited for at most this long.

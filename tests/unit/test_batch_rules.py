@@ -171,9 +171,10 @@ def test_ndjson_records(tmp_path: Path) -> None:
     assert inspect(path, "ndjson") == ("utf-8", 4)
 
 
-def test_uuid_helper() -> None:
-    from ledger.batches.service import _uuid
+def test_uuid_of_stored_forms() -> None:
+    from ledger.store.codec import uuid_of
 
     u = uuid4()
-    assert _uuid(u) == u == _uuid(str(u)) == _uuid({"_type_": "uuid_hex", "_data_": u.hex})
-    assert isinstance(_uuid(u.hex), UUID)
+    assert uuid_of(u) == u == uuid_of(str(u)) == uuid_of({"_type_": "uuid_hex", "_data_": u.hex})
+    assert isinstance(uuid_of(u.hex), UUID)
+    assert uuid_of(None) is None
