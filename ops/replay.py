@@ -3,8 +3,7 @@ no domain objects: for ``moralbank verify`` (over the store's rows, read in page
 ``moralbank verify --file`` (over an export).
 
 It reads ``(notification id, topic, originator id, state bytes)`` and decodes the stored JSON
-directly (the library's JSON transcoder: UUIDs as ``{"_type_": "uuid_hex", "_data_": …}``,
-datetimes as ``datetime_iso``); building the library's domain events for every row would cost
+directly (``ledger.store.codec``); building the library's domain events for every row would cost
 more than all the checks together.
 
 1. replaying transactions in log order, no volunteer account is ever below zero;
@@ -19,10 +18,8 @@ more than all the checks together.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +33,7 @@ from ledger.application import REVERSAL
 from ledger.batches.rules import BATCH, BATCH_KINDS, BATCH_REVERSAL
 from ledger.domain import LedgerTransaction
 from ledger.errors import InvalidRequest
+from ledger.store.codec import state_of, time_of, uuid_of
 from merchants.domain import Redemption
 from merchants.rules import redemption_key
 
@@ -50,19 +48,6 @@ SEAT = get_topic(Seat.Taken)  # type: ignore[attr-defined]
 TOPICS = (RECORDED, REVERSED, MADE, CREATED, CHECKED_IN, CHECKED_OUT, APPROVED, SEAT)
 FIELDS = ("balance", "earned", "redeemed", "minutes", "entries")
 _ATTENDANCE_KEY = "attendance:"
-
-
-def uuid_of(value: Any) -> UUID | None:
-    """A UUID as the JSON transcoder stores it, or None."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        value = value["_data_"]
-    return UUID(value)
-
-
-def time_of(value: Any) -> datetime:
-    return datetime.fromisoformat(value["_data_"] if isinstance(value, dict) else value)
 
 
 class Account:
@@ -116,7 +101,7 @@ class Replay:
         if handler is None:
             return
         try:
-            event = json.loads(state)
+            event = state_of(state)
             oid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
             handler(self, nid, oid, event)
         except (ValueError, TypeError, KeyError, AttributeError) as e:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from ledger import rules
 from ledger.accounts import Posting, account_kind
 from ledger.domain import LedgerTransaction
+from ledger.store.codec import utc_text
 from projections.base import Projection
 from projections.db import Tx
 
@@ -16,9 +16,9 @@ _FIELDS = ("balance", "earned", "redeemed", "minutes", "entries")
 BULK_POSTINGS = 64  # from this many postings on, a transaction is applied by one statement
 
 
-def iso(dt: datetime) -> str:
-    """Timestamps as fixed-width UTC text, so they sort as text on both stores."""
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+# Timestamps as fixed-width UTC text, so they sort as text on both stores. (The old name, which
+# api/routes/merchants.py still imports from here.)
+iso = utc_text
 
 
 def entry_lines(postings: Sequence[Posting]) -> dict[str, tuple[int, str]]:
@@ -83,7 +83,7 @@ class AccountsProjection(Projection):
             column(r[4] for r in rows),
             column(e.memo if r[5] is None else r[5] for r in rows),
             seq,
-            seq, str(e.originator_id), e.kind, iso(e.at), str(e.reverses) if e.reverses else None,
+            seq, str(e.originator_id), e.kind, utc_text(e.at), str(e.reverses) if e.reverses else None,
         ]
         arrays = ", ".join(
             f"(string_to_array(%s, E'\\x1f'))[2:]::{kind}[]"
@@ -113,7 +113,7 @@ class AccountsProjection(Projection):
         entries: list[tuple[Any, ...]] = []
         for seq, e in batch:
             figures = rules.account_figures(e.postings, e.minutes)
-            at = iso(e.at)
+            at = utc_text(e.at)
             for account in sorted(figures):
                 amount, earned, redeemed, minutes, counterparty, memo = figures[account]
                 row = state.setdefault(account, dict.fromkeys(_FIELDS, 0))

@@ -13,8 +13,8 @@ from typing import Any
 
 from ledger.accounts import account_kind, account_owner
 from ledger.domain import LedgerTransaction
+from ledger.store.codec import utc_text
 from merchants.domain import Merchant, Offer, Redemption
-from projections.accounts import iso
 from projections.base import Projection
 from projections.db import Tx
 
@@ -58,7 +58,7 @@ def _merchant_registered(tx: Tx, seq: int, e: Any) -> None:
     tx.execute(
         "INSERT INTO alliance_merchants (id, name, unit_id, address, contact, suspended, registered_at, seq) "
         "VALUES (%s, %s, %s, %s, %s, 0, %s, %s)",
-        (str(e.originator_id), e.name, str(e.unit_id), e.address, e.contact, iso(e.at), seq),
+        (str(e.originator_id), e.name, str(e.unit_id), e.address, e.contact, utc_text(e.at), seq),
     )
 
 
@@ -75,7 +75,7 @@ def _offer_created(tx: Tx, seq: int, e: Any) -> None:
         "ends_at, withdrawn, created_at, seq) VALUES (%s, %s, %s, %s, %s, 0, %s, %s, %s, %s, 0, %s, %s)",
         (
             str(e.originator_id), str(e.merchant_id), e.title, e.points, e.stock, e.limit, e.limit_period,
-            iso(e.starts_at) if e.starts_at else None, iso(e.ends_at) if e.ends_at else None, iso(e.at), seq,
+            utc_text(e.starts_at) if e.starts_at else None, utc_text(e.ends_at) if e.ends_at else None, utc_text(e.at), seq,
         ),
     )
 
@@ -112,7 +112,7 @@ def _transaction(tx: Tx, seq: int, e: Any) -> None:
             (
                 str(e.originator_id), str(account_owner(merchant)), seq, e.kind, points, volunteers.get(merchant),
                 original["redemption_id"] if original else None, original["offer_id"] if original else None,
-                e.memo, iso(e.at), str(e.reverses) if e.reverses else None,
+                e.memo, utc_text(e.at), str(e.reverses) if e.reverses else None,
             ),
         )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ledger.activities.rules import CREDITED, IN, PENDING
 from ledger.activities.domain import Activity, AttendanceRecord
-from projections.accounts import iso
+from ledger.store.codec import utc_text
 from projections.base import Projection
 from projections.db import Tx
 
@@ -54,7 +54,7 @@ class AttendanceProjection(Projection):
                     "INSERT INTO activities (id, title, unit_id, starts_at, ends_at, points_per_hour, capacity, "
                     "needs_approval, cancelled, checked_in, checked_out, pending, points, minutes) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, 0, 0)",
-                    (att, e.title, str(e.unit_id), iso(e.starts_at), iso(e.ends_at), e.points_per_hour,
+                    (att, e.title, str(e.unit_id), utc_text(e.starts_at), utc_text(e.ends_at), e.points_per_hour,
                      e.capacity, bool(e.needs_approval), False),
                 )
             elif isinstance(e, Activity.Cancelled):  # type: ignore[attr-defined]
@@ -63,14 +63,14 @@ class AttendanceProjection(Projection):
                 tx.execute(
                     "INSERT INTO attendances (id, activity_id, volunteer_id, seat, status, checked_in_at, "
                     "checked_out_at, minutes, points, settled) VALUES (%s, %s, %s, %s, %s, %s, NULL, 0, 0, %s)",
-                    (att, str(e.activity_id), str(e.volunteer_id), e.seat, IN, iso(e.at), False),
+                    (att, str(e.activity_id), str(e.volunteer_id), e.seat, IN, utc_text(e.at), False),
                 )
                 tx.execute("UPDATE activities SET checked_in = checked_in + 1 WHERE id = %s", (str(e.activity_id),))
             elif isinstance(e, AttendanceRecord.CheckedOut):  # type: ignore[attr-defined]
                 tx.execute(
                     "UPDATE attendances SET status = %s, checked_out_at = %s, minutes = %s, points = %s, settled = %s "
                     "WHERE id = %s",
-                    (e.status, iso(e.at), e.minutes, e.points, bool(e.settled), att),
+                    (e.status, utc_text(e.at), e.minutes, e.points, bool(e.settled), att),
                 )
                 credited = e.status == CREDITED
                 tx.execute(
