@@ -33,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -77,7 +78,7 @@ class Movement:
     """Points that move together, once per key.
 
     ``details``: per posting, extra fields stored with it (a batch line's number, key, minutes,
-    memo). ``line_keys``: batch line keys this movement pays, each at most once in the store.
+    memo). ``paid_line_keys``: batch line keys this movement pays, each at most once in the store.
     """
 
     key: str
@@ -90,7 +91,7 @@ class Movement:
     unit_id: UUID | None = None
     reverses: UUID | None = None
     details: Sequence[Mapping[str, Any]] | None = None
-    line_keys: Sequence[str] = ()
+    paid_line_keys: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,9 @@ class Journal:
 
     # ---------------------------------------------------------------- building
 
-    def transaction(self, movement: Movement) -> Recorded:
-        """The ledger transaction of a movement, checked by the posting rules.
+    def transaction(self, movement: Movement, *, at: datetime | None = None) -> Recorded:
+        """The ledger transaction of a movement, checked by the posting rules. ``at``: when it
+        happened, for a bulk fill of the past (benchmarks); else the clock's now.
         Raises InvalidRequest, InvalidAmount."""
         m = movement
         if not m.key or len(m.key) > MAX_KEY:
@@ -180,9 +182,9 @@ class Journal:
             actor=m.actor,
             unit_id=m.unit_id,
             reverses=m.reverses,
-            at=self.store.clock.now(),
+            at=at or self.store.clock.now(),
         )
-        return Recorded(txn, rules.guarded_deltas(m.postings), [(k, txn.id) for k in m.line_keys])
+        return Recorded(txn, rules.guarded_deltas(m.postings), [(k, txn.id) for k in m.paid_line_keys])
 
     # ---------------------------------------------------------------- recording
 

@@ -334,7 +334,7 @@ class BatchService:
                     movement = Movement(
                         key, BATCH, decision.postings, memo=batch.title,
                         fingerprint=rules.fingerprint(["batch", str(batch.id), chunk_no]), actor=batch.actor,
-                        unit_id=batch.unit_id, details=decision.details, line_keys=[d["key"] for d in decision.details],
+                        unit_id=batch.unit_id, details=decision.details, paid_line_keys=[d["key"] for d in decision.details],
                     )
                     if self.ledger.journal.post(movement, also_save=[batch]).replayed:
                         raise ConcurrentChange("another runner recorded this chunk")

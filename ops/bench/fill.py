@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.accounts import Posting, issuing_account, volunteer_account
-from ledger.domain import LedgerTransaction
+from ledger.journal import Journal, Movement, Recorded, merged
 
 
 def register_volunteers(ledger: Any, homes: Sequence[UUID], at: datetime, *, per_save: int = 2000) -> list[UUID]:
@@ -27,21 +27,22 @@ def register_volunteers(ledger: Any, homes: Sequence[UUID], at: datetime, *, per
     return ids
 
 
-def award(i: int, volunteer: UUID, issuing: UUID, points: int, at: datetime) -> tuple[Any, list[Posting]]:
-    """The bench's ``i``-th credit, as ``Ledger.credit`` records it: (transaction, postings)."""
+def award(journal: Journal, i: int, volunteer: UUID, issuing: UUID, points: int, at: datetime) -> Recorded:
+    """The bench's ``i``-th credit, built by the journal as ``Ledger.credit`` records it."""
     postings = [Posting(issuing_account(issuing), volunteer_account(volunteer), points)]
-    txn = LedgerTransaction(
-        key=f"bench:{i}", kind="award", postings=[p.as_dict() for p in postings], minutes=30,
-        memo="", fingerprint="bench", actor="bench", unit_id=issuing, reverses=None, at=at,
-    )
-    return txn, postings
+    movement = Movement(f"bench:{i}", "award", postings, minutes=30, fingerprint="bench", actor="bench", unit_id=issuing)
+    return journal.transaction(movement, at=at)
 
 
-def reversal(original: UUID, postings: Sequence[Posting], at: datetime) -> tuple[Any, list[Posting]]:
-    """The reversal of a bench credit, as ``Ledger.reverse`` records it: (transaction, postings)."""
+def reversal(journal: Journal, original: UUID, postings: Sequence[Posting], at: datetime) -> Recorded:
+    """The reversal of a bench credit, built by the journal as ``Ledger.reverse`` records it."""
     back = [p.reversed() for p in postings]
-    txn = LedgerTransaction(
-        key=f"reversal:{original}", kind="reversal", postings=[p.as_dict() for p in back], minutes=30,
-        memo="", fingerprint="bench", actor="bench", unit_id=None, reverses=original, at=at,
+    movement = Movement(f"reversal:{original}", "reversal", back, minutes=30, fingerprint="bench", actor="bench", reverses=original)
+    return journal.transaction(movement, at=at)
+
+
+def save(journal: Journal, recorded: Sequence[Recorded], *also: Any) -> None:
+    """Many built transactions in one store transaction, through the journal (not grouped)."""
+    journal.commit(
+        *(r.transaction for r in recorded), *also, deltas=merged([r.deltas for r in recorded]), grouped=False
     )
-    return txn, back

@@ -24,7 +24,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections import Counter
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.bench.fill import award, register_volunteers, reversal
+from ops.bench.fill import award, register_volunteers, reversal, save
 from ops.bench.report import emit
 
 YEAR_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -46,7 +45,6 @@ def _services(url: str, var: Path, clock: Any) -> Any:
 
 
 def _fill(svc: Any, communities: int, compounds: int, buildings: int, volunteers: int, events: int, seed: int) -> dict[str, list[Any]]:
-    from ledger import rules
     from ledger.accounts import Posting
 
     rnd = random.Random(seed)
@@ -71,23 +69,21 @@ def _fill(svc: Any, communities: int, compounds: int, buildings: int, volunteers
 
     step = timedelta(days=365) / max(events, 1)
     credits: list[tuple[Any, list[Posting]]] = []
-    txns: list[Any] = []
-    deltas: Counter[str] = Counter()
+    recorded: list[Any] = []
     for i in range(events):
         at = YEAR_START + step * i
         if credits and i % 50 == 49:
             original, postings = credits.pop(rnd.randrange(len(credits)))
-            txn, postings = reversal(original, postings, at)
+            recorded.append(reversal(ledger.journal, original, postings, at))
         else:
             volunteer, issuing = people[rnd.randrange(len(people))]
-            txn, postings = award(i, volunteer, issuing, rnd.randint(5, 40), at)
+            r = award(ledger.journal, i, volunteer, issuing, rnd.randint(5, 40), at)
+            recorded.append(r)
             if len(credits) < 50_000:
-                credits.append((txn.id, postings))
-        txns.append(txn)
-        deltas.update(dict(rules.guarded_deltas(postings)))
-        if len(txns) == 1000 or i == events - 1:
-            ledger.save(*txns, balance_deltas=sorted(deltas.items()))
-            txns, deltas = [], Counter()
+                credits.append((r.transaction.id, r.transaction.postings))
+        if len(recorded) == 1000 or i == events - 1:
+            save(ledger.journal, recorded)
+            recorded = []
     return levels
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 import tempfile
 import time
-from collections import Counter
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,14 +24,13 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.bench.fill import award, register_volunteers, reversal
+from ops.bench.fill import award, register_volunteers, reversal, save
 from ops.bench.report import emit
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def fill(svc: Any, events: int, *, seed: int = 7, per_save: int = 1000) -> None:
-    from ledger import rules
 
     rnd = random.Random(seed)
     ledger = svc.ledger
@@ -43,29 +41,28 @@ def fill(svc: Any, events: int, *, seed: int = 7, per_save: int = 1000) -> None:
     people = list(zip(register_volunteers(ledger, homes, START), homes))
     step = timedelta(days=90) / max(events, 1)
     saved: list[Any] = []  # credits already recorded, that a later reversal may undo (at most 50 000 kept)
-    objs: list[Any] = []
+    recorded: list[Any] = []
+    originals: list[Any] = []
     fresh: list[Any] = []
-    deltas: Counter[str] = Counter()
     for i in range(events):
         at = START + step * i
         if saved and i % 50 == 49:
             original = saved.pop(rnd.randrange(len(saved)))
-            txn, postings = reversal(original.id, original.postings, at)
-            original.mark_reversed(reversal_id=txn.id, at=at)  # as Ledger.reverse does
-            objs.append(original)
+            r = reversal(ledger.journal, original.id, original.postings, at)
+            original.mark_reversed(reversal_id=r.transaction.id, at=at)  # as Ledger.reverse does
+            originals.append(original)
         else:
             volunteer, issuing = people[rnd.randrange(len(people))]
-            txn, postings = award(i, volunteer, issuing, rnd.randint(5, 40), at)
-            fresh.append(txn)
-        objs.append(txn)
-        deltas.update(dict(rules.guarded_deltas(postings)))
-        if len(objs) >= per_save or i == events - 1:
+            r = award(ledger.journal, i, volunteer, issuing, rnd.randint(5, 40), at)
+            fresh.append(r.transaction)
+        recorded.append(r)
+        if len(recorded) + len(originals) >= per_save or i == events - 1:
             if hasattr(clock, "set"):
                 clock.set(at)
-            ledger.save(*objs, balance_deltas=sorted(deltas.items()))
+            save(ledger.journal, recorded, *originals)
             room = 50_000 - len(saved)
             saved += fresh[:room]
-            objs, fresh, deltas = [], [], Counter()
+            recorded, originals, fresh = [], [], []
 
 
 def read_all(ledger: Any, page: int = 5000) -> int:
