@@ -25,3 +25,9 @@ class BatchFileMissing(LedgerError):
     """The batch's spooled file is not on this machine (or was changed); it cannot run here."""
 
     code = "batch_file_missing"
+
+
+class UploadTooLarge(InvalidRequest):
+    """An upload larger than a batch file may be; nothing was kept."""
+
+    code = "payload_too_large"

@@ -18,7 +18,6 @@ import itertools
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from ledger.batches.files import MEDIA_TYPES, inspect, records
 from ledger.batches.rules import BATCH, BATCH_REVERSAL, CHUNK_LINES, DEFAULT_CAP, Line, Refusal, batch_fingerprint, duplicate_key, paid_key, parse_line, refusal
 from ledger.batches.domain import Batch
 from ledger.batches.errors import BatchFileMissing, BatchRunning
+from ledger.batches.spool import MAX_UPLOAD_BYTES, Spooled, spool
 from ledger.domain import LedgerTransaction, MemberNumber, Volunteer
 from ledger.errors import ConcurrentChange, IdempotencyConflict, InsufficientPoints, InvalidRequest, LedgerError, LineKeyPaid, NotFound
 from ledger.journal import Movement, attempts
@@ -49,13 +49,6 @@ ENDED = (get_topic(Batch.Finished), get_topic(Batch.Failed))  # type: ignore[att
 REGISTERED = get_topic(Volunteer.Registered)  # type: ignore[attr-defined]
 MOVED = get_topic(Volunteer.Moved)  # type: ignore[attr-defined]
 CLAIMED = get_topic(MemberNumber.Claimed)  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class Spooled:
-    path: Path
-    sha256: str
-    size: int
 
 
 @dataclass
@@ -116,30 +109,10 @@ class BatchService:
 
     # ------------------------------------------------------------------ upload
 
-    def spool(self, chunks: Iterable[bytes] | BinaryIO, *, max_bytes: int = 64 << 20) -> Spooled:
-        """Write an upload to the spool directory (fsync'd), hashing it on the way.
-
-        Raises BadBatchFile-free InvalidRequest when it is larger than ``max_bytes``.
-        """
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        path = self.spool_dir / f"incoming-{uuid.uuid4().hex}"
-        digest = hashlib.sha256()
-        size = 0
-        source: Iterable[bytes] = iter(lambda: chunks.read(1 << 20), b"") if hasattr(chunks, "read") else chunks  # type: ignore[union-attr]
-        try:
-            with path.open("wb") as f:
-                for block in source:
-                    size += len(block)
-                    if size > max_bytes:
-                        raise InvalidRequest(f"a batch file is at most {max_bytes} bytes", max_bytes=max_bytes)
-                    digest.update(block)
-                    f.write(block)
-                f.flush()
-                os.fsync(f.fileno())
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        return Spooled(path, digest.hexdigest(), size)
+    def spool(self, source: Iterable[bytes] | BinaryIO, *, max_bytes: int = MAX_UPLOAD_BYTES) -> Spooled:
+        """An upload, kept in this service's spool directory (``ledger.batches.spool``).
+        Raises UploadTooLarge."""
+        return spool(self.spool_dir, source, max_bytes=max_bytes)
 
     def spool_file(self, source: Path) -> Spooled:
         with source.open("rb") as f:
