@@ -7,16 +7,27 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import problems
-from api.context import Services
-from api import ratelimit
-from api.commands import batch_chunk_logger
-from api.metrics import Metrics, MetricsMiddleware
-from api.requestlog import RequestLogMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from api.routes import activities, admin, batches, leaderboards, merchants, ops, organizer, pages, scans, volunteer
-from api.routes import chain as chain_routes
+from ledger import codes
+
+from api import problems, ratelimit
+from api.activities.routes import router as activities
+from api.alliance.routes import router as alliance
+from api.batches.routes import router as batches
+from api.chain.routes import router as chain
+from api.context import Services
+from api.leaderboards.routes import router as leaderboards
+from api.metrics import Metrics, MetricsMiddleware
+from api.ops.routes import events, router as ops
+from api.pages.routes import STATIC, router as pages
+from api.requestlog import RequestLogMiddleware
+from api.scans.handlers import activity_scan, merchant_scan
+from api.scans.routes import scans_router
+from api.tokens.routes import router as tokens
+from api.transactions.routes import router as transactions
+from api.units.routes import router as units
+from api.volunteers.routes import router as volunteers
 
 DESCRIPTION = """\
 道德银行 — points for community volunteering, on an append-only ledger.
@@ -32,8 +43,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.metrics = Metrics(services)
     app.state.limits = ratelimit.Limits(services.settings)
-    if services.batches is not None:
-        services.batches.on_chunk = batch_chunk_logger(app.state.metrics)
+    services.commands.metrics = app.state.metrics  # commands run outside a request count here too
     # Innermost first: a 429 is still counted and logged by the two outer ones.
     app.add_middleware(ratelimit.RateLimitMiddleware, limits=app.state.limits)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -41,11 +51,13 @@ def create_app(services: Services) -> FastAPI:
     problems.install(app)
     # Prefixes live on the routers themselves, so a matched route's ``path`` is the full
     # template (the metrics label).
-    # The busiest route first: routes are matched in order.
-    for router in (scans.router, admin.router, organizer.router, volunteer.router, merchants.router, leaderboards.router, activities.router, ops.router, batches.router, chain_routes.router, pages.router):
+    # The busiest route first: routes are matched in order. The scan route handles the kinds of
+    # code in its table.
+    scans = scans_router({codes.ACTIVITY: activity_scan, codes.MERCHANT: merchant_scan})
+    for router in (scans, units, tokens, events, volunteers, transactions, alliance, leaderboards, activities, ops, batches, chain, pages):
         app.include_router(router)
     ratelimit.document(app)
-    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     generate = app.openapi
 

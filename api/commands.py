@@ -1,18 +1,26 @@
 """One JSON line per domain command (credit, reversal, scan, redemption, batch, …) with the
-request id, and the domain counters of ``api.metrics``, both at the api/service boundary:
-the ledger knows nothing of either.
+request id, and the domain counters of ``api.metrics``. They are written around the application
+services (``api.instrumented``, applied once by ``ops.wiring``), so a command is logged and counted
+the same whether HTTP, the CLI, the demo or the batch runner calls it: the ledger knows nothing
+of either.
 
-A route wraps its command::
+A service wrapper runs its call inside a command::
 
-    with command("credit", unit_id=...) as c:
+    with log.command("credit", unit_id=...) as c:
         result = ledger.credit(...)
+        c.done("credited", transaction_id=result.transaction.id)
         c.credited("credit", points, replayed=result.replayed)
 
-A refusal (a ledger error or an API problem) is logged and counted as ``refused:<code>``
-and re-raised; points count only when the command recorded them (a replay of an idempotent
-request moved nothing, so it is logged as ``replayed`` and not counted). Lines never carry a
-token, a code or a full phone number: fields named like secrets are dropped, and digit runs
-long enough to be a phone number are masked to their last four digits.
+Commands nest: a route that is more than one service call (a scan reads the code, then the
+handler of its kind calls a service) opens the command itself, and the service wrappers it calls
+add their outcome, fields and points to that one line instead of writing their own.
+
+A refusal (a ledger error or an API problem) is logged and counted as ``refused:<code>``, charged
+to the calling client's failed attempts during an HTTP request (``api.ratelimit``) and re-raised;
+points count only when the command recorded them (a replay of an idempotent request moved
+nothing, so it is logged as ``replayed`` and not counted). Lines never carry a token, a code or a
+full phone number: fields named like secrets are dropped, and digit runs long enough to be a
+phone number are masked to their last four digits.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -118,27 +127,49 @@ class Command:
             log.info(json.dumps(line, separators=(",", ":"), default=str))
 
 
-@contextmanager
-def command(name: str, **fields: Any) -> Iterator[Command]:
-    c = Command(name, fields, CURRENT_METRICS.get())
-    start = time.perf_counter()
-    try:
-        yield c
-    except (LedgerError, Problem) as e:
-        code = refusal_code(e) or type(e).__name__
-        c.outcome = f"refused:{code}"
-        c._counts.clear()  # noqa: SLF001  (nothing was recorded)
-        ratelimit.failed_attempt(code)
+_OPEN: ContextVar[Command | None] = ContextVar("moralbank_command", default=None)
+
+
+class CommandLog:
+    """Where commands are logged and counted: the metrics of the app serving the current request,
+    else those of the app serving this process (``create_app`` hands them over), else none (the
+    CLI: logged only)."""
+
+    def __init__(self) -> None:
+        self.metrics: Metrics | None = None
+
+    def _metrics(self) -> Metrics | None:
+        return CURRENT_METRICS.get() or self.metrics
+
+    @contextmanager
+    def command(self, name: str, **fields: Any) -> Iterator[Command]:
+        outer = _OPEN.get()
+        if outer is not None:  # part of a command already open: its line says what happened
+            for key, value in fields.items():
+                outer.fields.setdefault(key, value)
+            yield outer
+            return
+        c = Command(name, fields, self._metrics())
+        token = _OPEN.set(c)
+        start = time.perf_counter()
+        try:
+            yield c
+        except (LedgerError, Problem) as e:
+            code = refusal_code(e) or type(e).__name__
+            c.outcome = f"refused:{code}"
+            c._counts.clear()  # noqa: SLF001  (nothing was recorded)
+            ratelimit.failed_attempt(code)
+            c.finish(time.perf_counter() - start)
+            raise
+        finally:
+            _OPEN.reset(token)
         c.finish(time.perf_counter() - start)
-        raise
-    c.finish(time.perf_counter() - start)
 
-
-def batch_chunk_logger(metrics: Metrics) -> Any:
-    """The batch runner's hook (``BatchService.on_chunk``): count and log each chunk it records."""
-
-    def on_chunk(batch_id: UUID, chunk_no: int, credited_lines: int, credited_points: int, refused_codes: list[str]) -> None:
-        metrics.batch_chunk(credited_lines, credited_points, refused_codes)
+    def batch_chunk(self, batch_id: UUID, chunk_no: int, credited_lines: int, credited_points: int, refused_codes: list[str]) -> None:
+        """The batch runner's hook (``BatchService.on_chunk``): count and log each chunk it records."""
+        metrics = self._metrics()
+        if metrics is not None:
+            metrics.batch_chunk(credited_lines, credited_points, refused_codes)
         if log.isEnabledFor(logging.INFO):
             refused: dict[str, int] = {}
             for code in refused_codes:
@@ -148,5 +179,3 @@ def batch_chunk_logger(metrics: Metrics) -> Any:
                 "batch_id": str(batch_id), "chunk": chunk_no, "credited_lines": credited_lines,
                 "points": credited_points, "refused": refused,
             }, separators=(",", ":")))
-
-    return on_chunk

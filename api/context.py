@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from ledger.activities.service import Attendance
 from ledger.application import Ledger
 from ledger.batches.service import BatchService
-from ledger.activities.service import Attendance
 from ledger.clock import Clock
 from merchants.application import Alliance
 from ops.settings import Settings
 from projections.base import Follower
 from projections.db import Database
 
+if TYPE_CHECKING:
+    from api.commands import CommandLog
+
 
 @dataclass
 class Services:
+    """The application services are the wrapped ones (``api.instrumented``): every command
+    they run is logged and counted in ``commands``."""
+
     settings: Settings
     clock: Clock
     ledger: Ledger
     db: Database
-    followers: list[Follower] = field(default_factory=list)
-    batches: BatchService | None = None  # welfare-day batches (ops.wiring builds it)
-    alliance: Alliance | None = None  # the merchant alliance (issue 6); built by ops.wiring
-    attendance: Attendance | None = None  # activities and scans (issue 4); built by ops.wiring
+    followers: list[Follower]
+    batches: BatchService  # welfare-day batches
+    alliance: Alliance  # the merchant alliance
+    attendance: Attendance  # activities and scans
+    commands: CommandLog
 
     def catch_up(self) -> None:
         """Bring every projection up to date (tests, CLI, and read-your-writes on SQLite)."""

@@ -1,4 +1,6 @@
-"""Days and instants as the API reads them: text only, as /openapi.json documents them
+"""Days and instants as the API reads them, and as it writes them (in the configured zone).
+
+Read: text only, as /openapi.json documents them
 (``format: date`` and ``format: date-time``).
 
 Pydantic's lax mode also reads a number, or a string of digits, as a Unix time: ``?to=0`` was
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timezone
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BeforeValidator
 
@@ -58,3 +61,16 @@ def _instant_in_range(value: datetime) -> datetime:
 
 Day = Annotated[date, BeforeValidator(_day_text), AfterValidator(_day_in_range)]
 Instant = Annotated[datetime, BeforeValidator(_instant_text), AfterValidator(_instant_in_range)]
+
+
+def zoned(dt: datetime, zone: ZoneInfo) -> datetime:
+    """An instant in the configured zone (RFC 3339 with offset in a reply)."""
+    try:
+        return dt.astimezone(zone)
+    except OverflowError:  # at the edge of the calendar (stored before input was bounded)
+        return dt
+
+
+def from_row_time(text: str, zone: ZoneInfo) -> datetime:
+    """Read models store UTC text like ``2026-11-02T01:00:00.000000Z``."""
+    return zoned(datetime.fromisoformat(text), zone)

@@ -3,8 +3,6 @@ loading, scope checks and 404s happen here, once."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -18,10 +16,11 @@ from ledger.application import Ledger
 from ledger.domain import LedgerTransaction, Unit, Volunteer
 from projections.db import Database
 
-from api import auth, idempotency
+from api import auth, cursors, idempotency
 from api.auth import ADMIN, ORGANIZER, VOLUNTEER, Access, Principal
+from api.commands import CommandLog
 from api.context import Services
-from api.problems import Forbidden, InvalidCursor
+from api.problems import Forbidden
 
 
 def get_services(request: Request) -> Services:
@@ -44,9 +43,14 @@ def get_zone(services: ServicesDep) -> ZoneInfo:
     return services.settings.zone
 
 
+def get_commands(services: ServicesDep) -> CommandLog:
+    return services.commands
+
+
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 DbDep = Annotated[Database, Depends(get_db)]
 ZoneDep = Annotated[ZoneInfo, Depends(get_zone)]
+CommandsDep = Annotated[CommandLog, Depends(get_commands)]
 
 # ---------------------------------------------------------------- who is calling
 
@@ -60,6 +64,19 @@ def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def optional_principal(
+    ledger: LedgerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal | None:
+    """Nobody (a public read), or the caller of a token sent along. Raises Unauthorized
+    for a token that is sent but unknown or revoked."""
+    if credentials is None:
+        return None
+    return auth.authenticate(ledger, credentials.credentials)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
 def _role(*roles: str) -> Callable[[Principal], Principal]:
@@ -119,24 +136,6 @@ IdempotencyKey = Annotated[str | None, Depends(idempotency.idempotency_key)]
 
 # ---------------------------------------------------------------- pages
 
-_CURSOR_PREFIX = "seq:"
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """Raises InvalidCursor."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor("this cursor was not made by this server") from None
-    digits = text.removeprefix(_CURSOR_PREFIX)
-    if not text.startswith(_CURSOR_PREFIX) or not digits.isdigit() or len(digits) > 18:
-        raise InvalidCursor("this cursor was not made by this server")
-    return int(digits)
-
 
 @dataclass(frozen=True)
 class Page:
@@ -148,7 +147,7 @@ def page(
     limit: Annotated[int, Query(ge=1, le=200, description="entries per page")] = 50,
     cursor: Annotated[str | None, Query(max_length=100, description="`next_cursor` of the previous page")] = None,
 ) -> Page:
-    return Page(limit=limit, before=decode_cursor(cursor) if cursor is not None else None)
+    return Page(limit=limit, before=cursors.decode_seq(cursor) if cursor is not None else None)
 
 
 PageDep = Annotated[Page, Depends(page)]

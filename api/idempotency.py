@@ -11,7 +11,7 @@ import re
 import uuid
 from typing import Annotated
 
-from fastapi import Header
+from fastapi import Header, Response
 
 from ledger.errors import IdempotencyConflict
 
@@ -59,3 +59,9 @@ def ledger_key(principal: Principal, key: str | None) -> str:
 
 def conflict(key: str | None) -> IdempotencyConflict:
     return IdempotencyConflict(f"the {HEADER} was already used with a different request", idempotency_key=key)
+
+
+def mark_replayed(response: Response, replayed: bool) -> None:
+    """Say in the reply's headers that it is the stored result of an earlier request."""
+    if replayed:
+        response.headers[REPLAYED_HEADER] = "true"

@@ -37,8 +37,7 @@ def app_factory() -> Any:
             async with inner(app_) as state:
                 if threads is not None:
                     threads.start()
-                if services.batches is not None:
-                    services.batches.resume_all()  # batches a crash or a stop interrupted
+                services.batches.resume_all()  # batches a crash or a stop interrupted
                 try:
                     yield state
                 finally:

@@ -6,8 +6,11 @@ import logging
 import threading
 from datetime import timedelta
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
+from api.commands import CommandLog
 from api.context import Services
+from api.instrumented import LoggedAlliance, LoggedAttendance, LoggedBatches, LoggedLedger
 from ledger.application import Ledger
 from ledger.batches.service import BatchService
 from ledger.activities.service import Attendance
@@ -43,10 +46,24 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
         ledger.issue_token("admin", "bootstrap", secret=settings.bootstrap_token.get_secret_value())
     alliance = Alliance(ledger, settings.signing_key(), settings.zone)
     attendance = Attendance(ledger, settings.signing_key(), grace=timedelta(seconds=settings.scan_grace_seconds), batching=settings.scan_batching)
+    batches = BatchService(ledger, settings.var_dir / "batches")
+    # Every command is logged and counted, whoever calls it (HTTP, the CLI, the demo, the batch
+    # runner): the services handed out are wrapped once, here; among themselves they call the plain ones.
+    commands = CommandLog()
+    batches.on_chunk = commands.batch_chunk
     return Services(
-        settings=settings, clock=clock, ledger=ledger, db=db, followers=followers, alliance=alliance, attendance=attendance,
-        batches=BatchService(ledger, settings.var_dir / "batches"),
+        settings=settings, clock=clock, ledger=logged(LoggedLedger, ledger, commands), db=db, followers=followers,
+        batches=logged(LoggedBatches, batches, commands), alliance=logged(LoggedAlliance, alliance, commands),
+        attendance=logged(LoggedAttendance, attendance, commands), commands=commands,
     )
+
+
+T = TypeVar("T")
+
+
+def logged(wrapper: Any, service: T, commands: CommandLog) -> T:
+    """``service`` with its commands logged and counted (``api.instrumented``); the same interface."""
+    return cast(T, wrapper(service, commands))
 
 
 @dataclass
@@ -72,11 +89,8 @@ class ProjectionThreads:
 
 
 def close_services(services: Services) -> None:
-    if services.batches is not None:
-        services.batches.close()
-    if services.attendance is not None:
-        services.attendance.close()
-    if services.alliance is not None:
-        services.alliance.close()
+    services.batches.close()
+    services.attendance.close()
+    services.alliance.close()
     services.db.close()
     services.ledger.close()

@@ -12,7 +12,8 @@ import pytest
 from ledger import errors
 from ledger.rules import UNIT_KINDS
 
-from api import models, problems
+from api import problems
+from api import schemas as models
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def test_an_instant_at_the_edge_of_the_calendar_is_still_shown() -> None:
     # Stored before input was bounded (an offer's ends_at): listing it must not fail.
     from zoneinfo import ZoneInfo
 
-    from api import views
+    from api import datetimes as views
 
     shown = views.from_row_time("9999-12-31T23:59:59.000000+00:00", ZoneInfo("Asia/Shanghai"))
     assert shown.isoformat() == "9999-12-31T23:59:59+00:00"

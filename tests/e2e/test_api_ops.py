@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ def test_readyz_when_a_projection_lags(client: Any, services: Services, settings
 
 def test_readyz_when_the_store_is_unreachable(services: Services, tmp_path: Path) -> None:
     broken = Database(f"sqlite:///{tmp_path}/no/such/dir/db.sqlite3")
-    app = create_app(Services(services.settings, services.clock, services.ledger, broken, services.followers))
+    app = create_app(dataclasses.replace(services, db=broken))
     response = CheckedClient(app).get("/readyz")
     assert response.status_code == 503
     assert response.json()["code"] == "not_ready"

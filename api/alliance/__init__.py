@@ -1,0 +1,1 @@
+"""The merchant alliance (道德联盟商家): merchants, offers, pay codes, redemptions, statements."""

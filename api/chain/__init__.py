@@ -1,0 +1,1 @@
+"""The hash chain: public daily roots, a volunteer's proof of an entry."""

@@ -1,0 +1,1 @@
+"""For operators: liveness, readiness, Prometheus metrics, and the admins' event feed."""

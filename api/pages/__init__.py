@@ -1,0 +1,1 @@
+"""The web pages (static HTML and scripts over the same JSON API)."""

@@ -1,0 +1,1 @@
+"""Access tokens: organizers' tokens issued by admins, the list, revocation."""

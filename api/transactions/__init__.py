@@ -1,0 +1,1 @@
+"""Ledger transactions: manual credits, reading one, reversing one."""
