@@ -1,0 +1,1 @@
+"""Importing a roster of volunteers from a spreadsheet (CSV)."""
