@@ -36,7 +36,7 @@ from ledger.accounts import Posting, issuing_account, volunteer_account
 from ledger.activities.domain import Activity, AttendanceRecord, Seat
 from ledger.application import Ledger
 from ledger.errors import ConcurrentChange, NotFound
-from ledger.journal import Movement, Recorded, attempts, merged
+from ledger.journal import Movement, Recorded, attempts
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +63,9 @@ class ActivityCode:
 
 @dataclass
 class _Scan:
-    """A decided scan: its events (or how to make them, given a seat, at the last moment) and
-    the volunteers' balance deltas."""
+    """A decided scan: what it records (or how to make that, given a seat, at the last moment)."""
 
     items: list[Any]
-    deltas: list[tuple[str, int]]
     activity: Activity | None = None  # set when the check-in needs a seat
     make: Callable[[int | None], list[Any]] | None = None
 
@@ -113,6 +111,13 @@ class SeatIndex:
                 self._next[activity_id] = self._first_free(activity_id)
             n = self._next[activity_id]
             self._next[activity_id] = n + 1
+            return n
+
+    def recount(self, activity_id: UUID) -> int:
+        """The first seat not recorded in the store, from now on the next one handed out (a
+        seat given back by a request that failed is found again)."""
+        with self._lock:
+            self._next[activity_id] = n = self._first_free(activity_id)
             return n
 
     def release(self, activity_id: UUID, n: int) -> None:
@@ -285,7 +290,7 @@ class Attendance:
                 return [record]
             return [record, Seat(activity_id=activity.id, number=seat, volunteer_id=volunteer_id)]
 
-        return _Scan([], [], activity if activity.capacity is not None else None, make), result
+        return _Scan([], activity if activity.capacity is not None else None, make), result
 
     def _check_out(
         self, activity: Activity, record: AttendanceRecord, at: datetime, *, actor: str, settled: bool = False, until: datetime | None = None
@@ -301,8 +306,7 @@ class Attendance:
         if status == act.CREDITED:
             credit = self.ledger.journal.transaction(activity_credit(activity, record.id, record.volunteer_id, points, minutes, actor))
         record.check_out(at, minutes, points, status, credit.transaction.id if credit else None, settled=settled)
-        items: list[Any] = [credit.transaction, record] if credit else [record]
-        return _Scan(items, credit.deltas if credit else []), [CHECK_OUT, record]
+        return _Scan([credit, record] if credit else [record]), [CHECK_OUT, record]
 
     # ---------------------------------------------------------------- saving
 
@@ -311,7 +315,7 @@ class Attendance:
         fresh load). Raises ActivityFull."""
         if scan.make is None:
             try:
-                self.ledger.journal.commit(*scan.items, deltas=scan.deltas, grouped=self.batching)
+                self.ledger.journal.commit(*scan.items, grouped=self.batching)
             except ConcurrentChange:
                 return False
             return True
@@ -335,15 +339,18 @@ class Attendance:
         return True
 
     def _seat(self, scan: _Scan) -> int | None:
-        """Raises ActivityFull."""
+        """Raises ActivityFull (every seat is recorded), ConcurrentChange (a seat was given back
+        meanwhile: decide again)."""
         activity = scan.activity
-        if activity is None:
+        if activity is None or activity.capacity is None:
             return None
         n = self.seats.take(activity.id)
-        if activity.capacity is not None and n > activity.capacity:
-            self.seats.release(activity.id, n)
+        if n <= activity.capacity:
+            return n
+        self.seats.release(activity.id, n)
+        if self.seats.recount(activity.id) > activity.capacity:
             raise activity_errors.ActivityFull("this activity is full", capacity=activity.capacity)
-        return n
+        raise ConcurrentChange("a seat was given back by a request that failed")
 
     # ---------------------------------------------------------------- approvals and settling
 
@@ -355,7 +362,6 @@ class Attendance:
             now = self.clock.now()
             records: list[AttendanceRecord] = []
             items: list[Any] = []
-            deltas: list[list[tuple[str, int]]] = []
             for volunteer_id in dict.fromkeys(volunteer_ids):
                 record = self.get_attendance(activity_id, volunteer_id)
                 if record.status != act.PENDING:
@@ -364,13 +370,12 @@ class Attendance:
                 if approve:
                     credit = self.ledger.journal.transaction(activity_credit(activity, record.id, volunteer_id, record.points, record.minutes, by))
                     txn_id = credit.transaction.id
-                    deltas.append(credit.deltas)
-                    items.append(credit.transaction)
+                    items.append(credit)
                 record.decide(approve, by, txn_id, now)
                 records.append(record)
                 items.append(record)
             try:
-                self.ledger.journal.commit(*items, deltas=merged(deltas))
+                self.ledger.journal.commit(*items)
             except ConcurrentChange:
                 continue
             return records
@@ -389,7 +394,6 @@ class Attendance:
             end = min(activity.ends_at, activity.cancelled_at or activity.ends_at)
             until = act.settle_unfinished(activity.no_checkout, end)
             items: list[Any] = []
-            deltas: list[list[tuple[str, int]]] = []
             settled: list[AttendanceRecord] = []
             for volunteer_id in dict.fromkeys(volunteer_ids):
                 record = self.find_attendance(activity_id, volunteer_id)
@@ -397,12 +401,11 @@ class Attendance:
                     continue
                 scan, _ = self._check_out(activity, record, now, actor=by, settled=True, until=until or record.checked_in_at)
                 items += scan.items
-                deltas.append(scan.deltas)
                 settled.append(record)
             if not items:
                 return []
             try:
-                self.ledger.journal.commit(*items, deltas=merged(deltas))
+                self.ledger.journal.commit(*items)
             except ConcurrentChange:
                 continue
             return settled
