@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -44,9 +45,11 @@ from ledger import rules
 from ledger.accounts import Posting
 from ledger.clock import Clock
 from ledger.domain import LedgerTransaction
+from ledger.postings import PostingRow, rows_of
 from ledger.errors import ConcurrencyExhausted, ConcurrentChange, IdempotencyConflict, InsufficientPoints, InvalidRequest, LineKeyPaid
 from ledger.store.common import BalanceGuardViolation, LineKeyConflict
 
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 GROUP_MAX = 500  # commands per store transaction
 ATTEMPTS = 40  # decisions per command before ConcurrencyExhausted
 MAX_KEY = 300
@@ -102,11 +105,12 @@ class PostingResult:
 
 @dataclass
 class Recorded:
-    """A built transaction and what the store must check with it."""
+    """A built transaction and what the store writes and checks with it."""
 
     transaction: LedgerTransaction
     deltas: list[tuple[str, int]]
     line_keys: list[tuple[str, UUID]]
+    rows: list[PostingRow]
 
 
 def merged(parts: Sequence[Sequence[tuple[str, int]]]) -> list[tuple[str, int]]:
@@ -118,28 +122,41 @@ def merged(parts: Sequence[Sequence[tuple[str, int]]]) -> list[tuple[str, int]]:
     return sorted((a, d) for a, d in total.items() if d)
 
 
-def _events(items: Sequence[Any]) -> list[Any]:
-    """Aggregates' pending events, collected once (a retry saves the same events again)."""
-    out: list[Any] = []
-    for item in items:
-        collect = getattr(item, "collect_events", None)
-        out += collect() if collect is not None else [item]
-    return out
-
-
 @dataclass
 class _Work:
     events: list[Any]
     deltas: list[tuple[str, int]]
     line_keys: list[tuple[str, UUID]]
+    rows: list[PostingRow]
     prepare: Callable[[], Sequence[Any]] | None = None  # late events, made just before the save
     undo: Callable[[], None] | None = None  # the save failed: give back what prepare took
     future: Future[None] = field(default_factory=Future)
-    late: list[Any] = field(default_factory=list)
+    late: "_Work | None" = None  # what prepare made
+
+    def add(self, items: Sequence[Any]) -> "_Work":
+        """Collect the items' events once (a retry saves the same events again), and what the
+        built transactions among them bring."""
+        parts = [self.deltas]
+        for item in items:
+            if isinstance(item, Recorded):
+                parts.append(item.deltas)
+                self.line_keys += item.line_keys
+                self.rows += item.rows
+                item = item.transaction
+            collect = getattr(item, "collect_events", None)
+            self.events += collect() if collect is not None else [item]
+        self.deltas = merged(parts)
+        return self
 
     @property
     def debits(self) -> bool:
         return any(d < 0 for _, d in self.deltas)
+
+    def whole(self, late: Sequence[Any]) -> "_Work":
+        """This work with the items ``prepare`` made."""
+        if not late:
+            return self
+        return _Work(list(self.events), list(self.deltas), list(self.line_keys), list(self.rows)).add(late)
 
     def ids(self) -> set[UUID]:
         return {e.originator_id for e in self.events}
@@ -148,8 +165,9 @@ class _Work:
 class Journal:
     """The point-movement path of one ledger. Each method's docstring lists what it raises."""
 
-    def __init__(self, store: Store, *, group_max: int = GROUP_MAX) -> None:
+    def __init__(self, store: Store, *, zone: ZoneInfo = DEFAULT_ZONE, group_max: int = GROUP_MAX) -> None:
         self.store = store
+        self.zone = zone  # where a posting's local day is cut
         self.group_max = group_max
         self._queue: queue.Queue[_Work | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -184,7 +202,8 @@ class Journal:
             reverses=m.reverses,
             at=at or self.store.clock.now(),
         )
-        return Recorded(txn, rules.guarded_deltas(m.postings), [(k, txn.id) for k in m.paid_line_keys])
+        rows = rows_of(txn.id, {**txn.__dict__, "postings": stored}, self.zone)
+        return Recorded(txn, rules.guarded_deltas(m.postings), [(k, txn.id) for k in m.paid_line_keys], rows)
 
     # ---------------------------------------------------------------- recording
 
@@ -199,7 +218,7 @@ class Journal:
         recorded = self.transaction(movement)
         txn = recorded.transaction
         try:
-            self.commit(txn, *also_save, deltas=recorded.deltas, line_keys=recorded.line_keys, grouped=grouped)
+            self.commit(recorded, *also_save, grouped=grouped)
         except ConcurrentChange:
             return self._replay(txn)
         return PostingResult(txn, replayed=False)
@@ -216,21 +235,21 @@ class Journal:
     def commit(
         self,
         *items: Any,
-        deltas: Sequence[tuple[str, int]] = (),
-        line_keys: Sequence[tuple[str, UUID]] = (),
         prepare: Callable[[], Sequence[Any]] | None = None,
         undo: Callable[[], None] | None = None,
         grouped: bool = True,
     ) -> None:
-        """Save aggregates (or events) in one store transaction with the guarded deltas and line
-        keys, sharing it with whatever else is waiting when ``grouped``. ``prepare`` makes
-        events at the last moment in the committer (a seat number), ``undo`` gives back what it
-        took when the save fails.
+        """Save in one store transaction: built transactions (``Recorded``, with their guarded
+        deltas, paid line keys and posting rows) and aggregates (or events), sharing the
+        transaction with whatever else is waiting when ``grouped``. ``prepare`` makes items at
+        the last moment in the committer (a seat number), ``undo`` gives back what it took when
+        the save fails.
 
         Raises ConcurrentChange (a version or key was recorded meanwhile), InsufficientPoints,
         LineKeyPaid, and what ``prepare`` raises.
         """
-        work = _Work(_events(items), merged([deltas]), list(line_keys), prepare, undo)
+        work = _Work([], [], [], [], prepare, undo)
+        work.add(items)
         if not grouped:
             self._alone(work)
             return
@@ -247,11 +266,13 @@ class Journal:
 
     # ---------------------------------------------------------------- the store
 
-    def _save(self, events: list[Any], deltas: list[tuple[str, int]], line_keys: list[tuple[str, UUID]]) -> None:
+    def _save(
+        self, events: list[Any], deltas: list[tuple[str, int]], line_keys: list[tuple[str, UUID]], rows: list[PostingRow]
+    ) -> None:
         """The one call that hands point movements to the store. Raises ConcurrentChange,
         InsufficientPoints, LineKeyPaid."""
         try:
-            self.store.save(*events, balance_deltas=deltas, line_keys=line_keys)
+            self.store.save(*events, balance_deltas=deltas, line_keys=line_keys, postings=rows)
         except BalanceGuardViolation as e:
             raise InsufficientPoints("not enough points", accounts=e.accounts) from None
         except LineKeyConflict:
@@ -262,9 +283,9 @@ class Journal:
             observe(events)
 
     def _alone(self, work: _Work) -> None:
-        late = list(work.prepare()) if work.prepare is not None else []
+        whole = work.whole(work.prepare() if work.prepare is not None else ())
         try:
-            self._save(work.events + _events(late), work.deltas, work.line_keys)
+            self._save(whole.events, whole.deltas, whole.line_keys, whole.rows)
         except (ConcurrentChange, InsufficientPoints, LineKeyPaid):
             if work.undo is not None:
                 work.undo()
@@ -315,7 +336,7 @@ class Journal:
                 alone.append(w)
                 continue
             try:
-                w.late = list(w.prepare()) if w.prepare is not None else []
+                w.late = w.whole(w.prepare() if w.prepare is not None else ())
             except Exception as e:  # noqa: BLE001 - the command's own refusal (e.g. ActivityFull)
                 w.future.set_exception(e)
                 continue
@@ -327,12 +348,13 @@ class Journal:
                 w.undo()
             alone.insert(0, w)
         elif group:
-            group.sort(key=lambda w: w.debits)  # credits first: no running balance dips below zero
+            wholes = sorted((w.late or w for w in group), key=lambda w: w.debits)  # credits first: no running balance dips below zero
             try:
                 self._save(
-                    [e for w in group for e in w.events + _events(w.late)],
-                    merged([w.deltas for w in group]),
-                    [k for w in group for k in w.line_keys],
+                    [e for w in wholes for e in w.events],
+                    merged([w.deltas for w in wholes]),
+                    [k for w in wholes for k in w.line_keys],
+                    [r for w in wholes for r in w.rows],
                 )
             except (ConcurrentChange, InsufficientPoints, LineKeyPaid):
                 for w in reversed(group):

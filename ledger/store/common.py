@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from ledger.postings import PostingRow
 
 BALANCES_TABLE = "ledger_balances"
 LINE_KEYS_TABLE = "ledger_line_keys"
@@ -18,3 +23,15 @@ class BalanceGuardViolation(Exception):
 
 class LineKeyConflict(Exception):
     """A batch line key was paid already (by a concurrent batch); the whole save was rolled back."""
+
+
+def positions_of(stored_events: Sequence[StoredEvent], ids: Sequence[int], rows: Sequence[PostingRow]) -> dict[UUID, int]:
+    """Where each posting row's transaction landed in the log: the notification id of its first
+    event (the Recorded event is a transaction's version 1). Raises KeyError for a row whose
+    transaction is not among the events (a bug of the caller: nothing is recorded)."""
+    wanted = {r.transaction_id for r in rows}
+    found = {e.originator_id: i for e, i in zip(stored_events, ids, strict=True) if e.originator_version == 1 and e.originator_id in wanted}
+    missing = wanted - found.keys()
+    if missing:
+        raise KeyError(f"posting rows of transactions not in this save: {sorted(map(str, missing))[:3]}")
+    return found

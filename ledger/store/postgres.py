@@ -16,7 +16,8 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.chain import ChainRow, recorded_at_list
-from ledger.store.common import BalanceGuardViolation, LineKeyConflict
+from ledger.postings import COLUMNS, PostingRow, placed
+from ledger.store.common import BalanceGuardViolation, LineKeyConflict, positions_of
 
 
 # When PostgreSQL is down, a request must not hang: a connection is waited for at most this long.
@@ -97,6 +98,37 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         ).format(events)
 
         self._init_chain(events)
+        self._init_postings()
+
+    def _init_postings(self) -> None:
+        self.postings_table = self.events_table_name.removesuffix("_events") + "_postings"
+        table = SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(self.postings_table))
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (position bigint NOT NULL, seq integer NOT NULL, "
+                "transaction_id uuid NOT NULL, key text NOT NULL, kind text NOT NULL, source_kind text NOT NULL, "
+                "source_id uuid NOT NULL, destination_kind text NOT NULL, destination_id uuid NOT NULL, "
+                "amount bigint NOT NULL, line_minutes integer NOT NULL, txn_minutes integer NOT NULL, unit_id uuid, "
+                "reverses uuid, line integer, line_key text, memo text NOT NULL, at timestamptz NOT NULL, "
+                "day date NOT NULL, PRIMARY KEY (position, seq))"
+            ).format(table)
+        )
+        columns = SQL(", ").join(Identifier(c) for c in COLUMNS)
+        types = ("bigint", "integer", "uuid", "text", "text", "text", "uuid", "text", "uuid", "bigint", "integer",
+                 "integer", "uuid", "uuid", "integer", "text", "text", "timestamptz", "date")
+        self.insert_postings_statement = SQL("INSERT INTO {0} ({1}) SELECT * FROM unnest({2})").format(
+            table, columns, SQL(", ").join(SQL("%s::" + t + "[]") for t in types)
+        )
+        self.select_postings_statement = SQL(
+            "SELECT {1} FROM {0} WHERE position > %s AND position <= %s ORDER BY position, seq LIMIT %s"
+        ).format(table, columns)
+
+    def select_postings(self, after: int, stop: int, limit: int) -> list[PostingRow]:
+        """Posting rows of the transactions after a position, up to ``stop``, in log order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.row_factory = tuple_row
+            c.execute(self.select_postings_statement, (after, stop, limit))
+            return [PostingRow(*r) for r in c.fetchall()]
 
     def create_table(self) -> None:
         # The library creates its composite types each in a transaction of its own, before the
@@ -189,6 +221,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 self.chain_append_statement,
                 (len(stored_events), recorded_at_list(kwargs.get("recorded_at"), len(stored_events))),
             )
+        rows: Sequence[PostingRow] = kwargs.get("postings") or ()
+        if rows and ids:
+            # One array per column (no sync: a failure here is the database's and aborts all).
+            curs.execute(self.insert_postings_statement, [list(col) for col in zip(*placed(rows, positions_of(stored_events, ids, rows)), strict=True)])
         line_keys: Sequence[tuple[str, Any]] = kwargs.get("line_keys") or ()
         if line_keys:
             try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +13,9 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from ledger.chain import CHAIN_TABLE, GENESIS, ChainRow, event_digest, link, recorded_at_list
 from ledger.store.codec import from_utc_text, utc_text
-from ledger.store.common import BALANCES_TABLE, LINE_KEYS_TABLE, BalanceGuardViolation, LineKeyConflict
+from ledger.postings import COLUMNS, PostingRow, placed
+from ledger.postings import TABLE as POSTINGS_TABLE
+from ledger.store.common import BALANCES_TABLE, LINE_KEYS_TABLE, BalanceGuardViolation, LineKeyConflict, positions_of
 
 _IN_CHUNK = 500  # parameters per IN (…) on SQLite
 
@@ -31,6 +33,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "notification_id INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL, "
             "digest BLOB NOT NULL, hash BLOB NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {CHAIN_TABLE}_recorded_at ON {CHAIN_TABLE} (recorded_at, notification_id)",
+            f"CREATE TABLE IF NOT EXISTS {POSTINGS_TABLE} ("
+            "position INTEGER NOT NULL, seq INTEGER NOT NULL, transaction_id TEXT NOT NULL, key TEXT NOT NULL, "
+            "kind TEXT NOT NULL, source_kind TEXT NOT NULL, source_id TEXT NOT NULL, destination_kind TEXT NOT NULL, "
+            "destination_id TEXT NOT NULL, amount INTEGER NOT NULL, line_minutes INTEGER NOT NULL, "
+            "txn_minutes INTEGER NOT NULL, unit_id TEXT, reverses TEXT, line INTEGER, line_key TEXT, memo TEXT NOT NULL, "
+            "at TEXT NOT NULL, day TEXT NOT NULL, PRIMARY KEY (position, seq)) WITHOUT ROWID",
         ]
 
     def _insert_events(
@@ -39,6 +47,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         ids = super()._insert_events(c, stored_events, **kwargs)
         if ids:
             self._extend_chain(c, stored_events, ids, kwargs.get("recorded_at"))
+        rows: Sequence[PostingRow] = kwargs.get("postings") or ()
+        if rows and ids:
+            self._insert_postings(c, placed(rows, positions_of(stored_events, ids, rows)))
         line_keys: Sequence[tuple[str, Any]] = kwargs.get("line_keys") or ()
         if line_keys:
             try:
@@ -64,6 +75,35 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             except sqlite3.IntegrityError as e:
                 raise BalanceGuardViolation([account]) from e
         return ids
+
+    @staticmethod
+    def _insert_postings(c: SQLiteCursor, rows: Sequence[PostingRow]) -> None:
+        c.executemany(
+            f"INSERT INTO {POSTINGS_TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            [
+                (r.position, r.seq, r.transaction_id.hex, r.key, r.kind, r.source_kind, r.source_id.hex, r.destination_kind,
+                 r.destination_id.hex, r.amount, r.line_minutes, r.txn_minutes, r.unit_id.hex if r.unit_id else None,
+                 r.reverses.hex if r.reverses else None, r.line, r.line_key, r.memo, utc_text(r.at), r.day.isoformat())
+                for r in rows
+            ],
+        )
+
+    def select_postings(self, after: int, stop: int, limit: int) -> list[PostingRow]:
+        """Posting rows of the transactions after a position, up to ``stop``, in log order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM {POSTINGS_TABLE} WHERE position > ? AND position <= ? "
+                "ORDER BY position, seq LIMIT ?",
+                (after, stop, limit),
+            )
+            return [
+                PostingRow(
+                    r[0], r[1], UUID(r[2]), r[3], r[4], r[5], UUID(r[6]), r[7], UUID(r[8]), r[9], r[10], r[11],
+                    UUID(r[12]) if r[12] else None, UUID(r[13]) if r[13] else None, r[14], r[15], r[16],
+                    from_utc_text(r[17]), date.fromisoformat(r[18]),
+                )
+                for r in c.fetchall()
+            ]
 
     def _extend_chain(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], ids: Sequence[int], recorded_at: Any

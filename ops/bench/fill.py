@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.accounts import Posting, issuing_account, volunteer_account
-from ledger.journal import Journal, Movement, Recorded, merged
+from ledger.journal import Journal, Movement, Recorded
 
 
 def register_volunteers(ledger: Any, homes: Sequence[UUID], at: datetime, *, per_save: int = 2000) -> list[UUID]:
@@ -43,6 +43,4 @@ def reversal(journal: Journal, original: UUID, postings: Sequence[Posting], at: 
 
 def save(journal: Journal, recorded: Sequence[Recorded], *also: Any) -> None:
     """Many built transactions in one store transaction, through the journal (not grouped)."""
-    journal.commit(
-        *(r.transaction for r in recorded), *also, deltas=merged([r.deltas for r in recorded]), grouped=False
-    )
+    journal.commit(*recorded, *also, grouped=False)
