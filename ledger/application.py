@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
@@ -30,7 +31,7 @@ from ledger.errors import (
     NotFound,
     TokenRevoked,
 )
-from ledger.journal import Journal, Movement, PostingResult, attempts
+from ledger.journal import DEFAULT_ZONE, Journal, Movement, PostingResult, attempts
 
 __all__ = ["ROLES", "REVERSAL", "IssuedToken", "Ledger", "PostingResult"]
 
@@ -55,10 +56,14 @@ class Ledger(Application[UUID]):
     name = "moralbank"
     is_snapshotting_enabled = False
 
-    def __init__(self, env: Mapping[str, str] | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, env: Mapping[str, str] | None = None, *, clock: Clock | None = None, zone: ZoneInfo = DEFAULT_ZONE
+    ) -> None:
+        """``zone``: where days are cut (a posting's local day)."""
         super().__init__(env=env)
         self.clock: Clock = clock or SystemClock()
-        self.journal = Journal(self)
+        self.zone = zone
+        self.journal = Journal(self, zone=zone)
 
     def close(self) -> None:
         self.journal.close()

@@ -18,6 +18,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from ledger.accounts import parse_account
+from ledger.codec import time_of, uuid_of
 
 TABLE = "ledger_postings"
 
@@ -55,7 +56,7 @@ def rows_of(
 ) -> list[PostingRow]:
     """The rows of one transaction, from its Recorded event's attributes (``key``, ``kind``,
     ``postings``, ``minutes``, ``memo``, ``unit_id``, ``reverses``, ``at``: as the aggregate has
-    them, or decoded from the store by ``ledger.store.codec``)."""
+    them, or decoded from the store by ``ledger.codec``)."""
     at: datetime = state["at"]
     day = at.astimezone(zone).date()
     rows = []
@@ -76,3 +77,14 @@ def rows_of(
 def placed(rows: Sequence[PostingRow], positions: Mapping[UUID, int]) -> list[PostingRow]:
     """The rows with their transactions' positions in the log, once recorded."""
     return [r._replace(position=positions[r.transaction_id]) for r in rows]
+
+
+def rows_of_stored(transaction_id: UUID, state: Mapping[str, Any], zone: ZoneInfo, position: int = 0) -> list[PostingRow]:
+    """``rows_of`` from a Recorded event's stored attributes (decoded JSON, ``ledger.codec``)."""
+    decoded = {
+        **state,
+        "unit_id": uuid_of(state.get("unit_id")),
+        "reverses": uuid_of(state.get("reverses")),
+        "at": time_of(state["at"]),
+    }
+    return rows_of(transaction_id, decoded, zone, position)

@@ -3,7 +3,7 @@ no domain objects: for ``moralbank verify`` (over the store's rows, read in page
 ``moralbank verify --file`` (over an export).
 
 It reads ``(notification id, topic, originator id, state bytes)`` and decodes the stored JSON
-directly (``ledger.store.codec``); building the library's domain events for every row would cost
+directly (``ledger.codec``); building the library's domain events for every row would cost
 more than all the checks together.
 
 1. replaying transactions in log order, no volunteer account is ever below zero;
@@ -33,7 +33,7 @@ from ledger.application import REVERSAL
 from ledger.batches.rules import BATCH, BATCH_KINDS, BATCH_REVERSAL
 from ledger.domain import LedgerTransaction
 from ledger.errors import InvalidRequest
-from ledger.store.codec import state_of, time_of, uuid_of
+from ledger.codec import state_of, time_of, uuid_of
 from merchants.domain import Redemption
 from merchants.rules import redemption_key
 

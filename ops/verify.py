@@ -38,7 +38,9 @@ from eventsourcing.utils import get_topic
 from api.context import Services
 from ledger.accounts import is_volunteer
 from ledger.chain import GENESIS, event_digest, link
+from ledger.codec import state_of
 from ledger.domain import LedgerTransaction
+from ledger.postings import PostingRow, rows_of_stored
 from ops.projecting import catch_up
 from ops.replay import Replay
 from projections.base import Follower, Projection, TrackingConflict
@@ -245,8 +247,11 @@ def _read_log(ledger: Any, report: VerifyReport, replay: Replay, scratch: _Scrat
         rows = recorder.select_chained_events(after, end, page)
         if not rows:
             break
+        expected: list[PostingRow] = []
         for nid, topic, oid, version, state, digest, chained in rows:
             state = bytes(state)
+            if topic == RECORDED:
+                expected += rows_of_stored(uuid.UUID(str(oid)), state_of(state), ledger.zone, nid)
             if intact:
                 d = event_digest(oid, version, topic, state)
                 if digest is None:
@@ -273,11 +278,30 @@ def _read_log(ledger: Any, report: VerifyReport, replay: Replay, scratch: _Scrat
             replay.feed(nid, topic, oid, state)
             if topic in wanted:
                 scratch.feed(nid, topic, oid, version, state, mapper)
+        _check_postings(report, expected, recorder.select_postings(after, rows[-1][0], 2**31))
         after = rows[-1][0]
     beyond = recorder.select_chain(end, 1)
     if intact and beyond and ledger.max_notification_id() == end:
         report.add(CHAIN, f"the chain records event {beyond[0].notification_id}, after the log's last event {end}: "
                           "events were removed at the end")
+
+
+def _check_postings(report: VerifyReport, expected: list[PostingRow], recorded: list[PostingRow]) -> None:
+    """The postings table holds exactly the rows its transactions' events give (invariant 2: it
+    is an index of the events, never a second truth)."""
+    if recorded == expected:
+        return
+    want, have = Counter(expected), Counter(recorded)
+    for row in list(have - want)[:_EXAMPLES]:
+        report.add(2, f"postings row at {row.position}/{row.seq} (key {row.key!r}) does not match its event: {_posting(row)}")
+    for row in list(want - have)[:_EXAMPLES]:
+        report.add(2, f"postings row at {row.position}/{row.seq} (key {row.key!r}) is missing: its event gives {_posting(row)}")
+    if have == want:
+        report.add(2, "postings rows are out of log order")
+
+
+def _posting(row: PostingRow) -> str:
+    return ", ".join(f"{k}={v}" for k, v in row._asdict().items() if k not in ("position", "seq", "key"))
 
 
 def _uuid_text(oid: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from ledger import rules
 from ledger.accounts import Posting, account_kind
 from ledger.domain import LedgerTransaction
-from ledger.store.codec import utc_text
+from ledger.codec import utc_text
 from projections.base import Projection
 from projections.db import Tx
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ledger.accounts import account_kind, account_owner
 from ledger.domain import LedgerTransaction
-from ledger.store.codec import utc_text
+from ledger.codec import utc_text
 from merchants.domain import Merchant, Offer, Redemption
 from projections.base import Projection
 from projections.db import Tx

@@ -11,7 +11,7 @@ from typing import Any
 
 from ledger.activities.rules import CREDITED, IN, PENDING
 from ledger.activities.domain import Activity, AttendanceRecord
-from ledger.store.codec import utc_text
+from ledger.codec import utc_text
 from projections.base import Projection
 from projections.db import Tx
 

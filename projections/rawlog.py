@@ -4,7 +4,7 @@ The library's reader builds a ``Notification`` object per row and its mapper a d
 row; that alone caps a catch-up at some tens of thousands of events per second. A projection that
 needs a few fields of a few topics reads ``(id, topic, originator id, version, state)`` rows here,
 filtered by topic in SQL, and decodes only what it needs from the stored JSON with
-``ledger.store.codec``.
+``ledger.codec``.
 
 A projection that applies one topic set-based in SQL (the leaderboards on PostgreSQL) can ask for
 that topic as *runs* instead of rows: a ``Run`` is a maximal range of ids holding only events of

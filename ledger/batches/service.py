@@ -39,7 +39,7 @@ from ledger.batches.spool import MAX_UPLOAD_BYTES, Spooled, spool
 from ledger.domain import LedgerTransaction, MemberNumber, Volunteer
 from ledger.errors import ConcurrentChange, IdempotencyConflict, InsufficientPoints, InvalidRequest, LedgerError, LineKeyPaid, NotFound
 from ledger.journal import Movement, attempts
-from ledger.store.codec import state_of, uuid_of
+from ledger.codec import state_of, uuid_of
 
 log = logging.getLogger(__name__)
 

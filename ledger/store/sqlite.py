@@ -12,7 +12,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from ledger.chain import CHAIN_TABLE, GENESIS, ChainRow, event_digest, link, recorded_at_list
-from ledger.store.codec import from_utc_text, utc_text
+from ledger.codec import from_utc_text, utc_text
 from ledger.postings import COLUMNS, PostingRow, placed
 from ledger.postings import TABLE as POSTINGS_TABLE
 from ledger.store.common import BALANCES_TABLE, LINE_KEYS_TABLE, BalanceGuardViolation, LineKeyConflict, positions_of

@@ -108,7 +108,7 @@ def _read_only(ledger: Any, topics: set[str], after: int, end: int, page: int) -
 def _read_raw(ledger: Any, db: Any, topics: set[str], end: int, page: int) -> tuple[int, float]:
     """What this projection's own reader does before applying: SQL pages of stored events,
     topics filtered in SQL, each transaction's JSON state decoded."""
-    from ledger.store.codec import state_of
+    from ledger.codec import state_of
     from projections.rawlog import RawLog
 
     raw = RawLog(ledger, postgres=db.is_postgres)

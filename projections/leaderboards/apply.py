@@ -4,7 +4,7 @@ for a step (``Step``) and merged into the tables in the step's transaction.
 On SQLite every transaction comes this way; on PostgreSQL the structure events (a unit or a
 volunteer created or moved) and runs shorter than the projection's ``sql_min_run`` do, the
 longer runs of transactions go to ``projections.leaderboards.sql``. Stored events are decoded
-here from their JSON (``ledger.store.codec``), without the library's mapper, for the two topics
+here from their JSON (``ledger.codec``), without the library's mapper, for the two topics
 a catch-up meets most: transactions and registrations.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from eventsourcing.utils import get_topic
 
 from ledger.domain import LedgerTransaction, Volunteer
-from ledger.store.codec import data_of, state_of
+from ledger.codec import data_of, state_of
 from projections.db import Tx
 from projections.leaderboards.tables import DEPTH, Chain, chunks, select_in
 from projections.rawlog import RawEvent, Run

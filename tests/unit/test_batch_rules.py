@@ -172,7 +172,7 @@ def test_ndjson_records(tmp_path: Path) -> None:
 
 
 def test_uuid_of_stored_forms() -> None:
-    from ledger.store.codec import uuid_of
+    from ledger.codec import uuid_of
 
     u = uuid4()
     assert uuid_of(u) == u == uuid_of(str(u)) == uuid_of({"_type_": "uuid_hex", "_data_": u.hex})
