@@ -15,6 +15,7 @@ from api import problems, ratelimit
 from api.activities.routes import router as activities
 from api.alliance.routes import router as alliance
 from api.batches.routes import router as batches
+from api.cards.routes import router as cards
 from api.chain.routes import router as chain
 from api.context import Services
 from api.leaderboards.routes import router as leaderboards
@@ -54,7 +55,7 @@ def create_app(services: Services) -> FastAPI:
     # The busiest route first: routes are matched in order. The scan route handles the kinds of
     # code in its table.
     scans = scans_router({codes.ACTIVITY: activity_scan, codes.MERCHANT: merchant_scan})
-    for router in (scans, units, tokens, events, volunteers, transactions, alliance, leaderboards, activities, ops, batches, chain, pages):
+    for router in (scans, units, tokens, events, volunteers, transactions, alliance, leaderboards, activities, ops, batches, chain, cards, pages):
         app.include_router(router)
     ratelimit.document(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

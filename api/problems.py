@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger.activities import errors as activity_errors
 from ledger import codes as lc
 from ledger.batches import errors as batch_errors
+from ledger.cards import errors as card_errors
 from ledger import errors as le
 from merchants import errors as me
 
@@ -130,6 +131,15 @@ LEDGER_ERRORS: Mapping[type[le.LedgerError], tuple[int, str, str]] = {
     batch_errors.BatchTooLarge: (413, "batch_too_large", "Batch too large"),
     batch_errors.BatchRunning: (409, "batch_running", "Batch still running"),
     batch_errors.BatchFileMissing: (409, "batch_file_missing", "Batch file not on this server"),
+    # member cards and sign-in links (ledger.cards)
+    card_errors.PinInvalid: (422, "pin_invalid", "PIN not allowed"),
+    card_errors.PinWrong: (401, "pin_wrong", "Wrong PIN"),
+    card_errors.CardLocked: (423, "card_locked", "Card locked"),
+    card_errors.CardRevoked: (401, "card_revoked", "Card replaced"),
+    card_errors.CardNotIssued: (404, "card_not_issued", "No member card"),
+    card_errors.LinkInvalid: (401, "link_invalid", "Not a sign-in link"),
+    card_errors.LinkUsed: (409, "link_used", "Sign-in link already used"),
+    card_errors.LinkExpired: (410, "link_expired", "Sign-in link expired"),
 }
 
 # Codes the API itself produces outside that table (for the OpenAPI description and tests).

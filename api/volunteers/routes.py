@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.cards.deps import CardsDep
 from api.deps import AccessDep, DbDep, LedgerDep, OwnVolunteer, PageDep, StaffPrincipal, VisibleVolunteer, ZoneDep
 from api.problems import responses
 from api.tokens.views import issued
@@ -25,10 +26,14 @@ ORGANIZER, VOLUNTEER, LEADERBOARDS = ["organizer"], ["volunteer"], ["leaderboard
     tags=ORGANIZER,
 )
 def register_volunteer(
-    body: VolunteerIn, principal: StaffPrincipal, access: AccessDep, ledger: LedgerDep, zone: ZoneDep
+    body: VolunteerIn, principal: StaffPrincipal, access: AccessDep, ledger: LedgerDep, zone: ZoneDep, cards: CardsDep
 ) -> RegisteredVolunteerOut:
     access.unit(body.unit_id)
-    volunteer = ledger.register_volunteer(body.name, body.unit_id, phone_last4=body.phone_last4, member_no=body.member_no)
+    pin = body.pin
+    volunteer = ledger.register_volunteer(
+        body.name, body.unit_id, phone_last4=body.phone_last4, member_no=body.member_no,
+        also_save=(lambda v: [cards.new_card(v.id, pin)]) if pin is not None else None,
+    )
     token = ledger.issue_token("volunteer", volunteer.name, subject_id=volunteer.id)
     return RegisteredVolunteerOut(volunteer=views.volunteer(volunteer, zone), token=issued(token, zone))
 

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from api.cards.deps import Pin
 from api.schemas import In, MemberNo, Name, Out, PhoneLast4
 from api.tokens.schemas import IssuedTokenOut
 
@@ -16,6 +17,7 @@ class VolunteerIn(In):
     unit_id: UUID
     phone_last4: PhoneLast4 | None = None
     member_no: MemberNo | None = None
+    pin: Pin | None = Field(default=None, description="a member card with this PIN is issued with the registration (api.cards)")
 
 
 class MoveVolunteerIn(In):

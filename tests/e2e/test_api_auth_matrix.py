@@ -150,6 +150,47 @@ ACTIVITY_CASES = [
 ]
 
 
+# Member cards and sign-in (issue 14): the world's two volunteers get cards with a known PIN.
+PIN = "482913"
+
+
+def _cards(w: Any) -> Any:
+    from ledger.cards.service import Cards
+
+    return Cards(w.ledger, w.services.settings.signing_key())
+
+
+def _carded(w: Any) -> str:
+    """vol_own's card, issued (again) with PIN; vol_other's too."""
+    for v in (w.vol_own, w.vol_other):
+        _cards(w).issue(v, PIN)
+    return str(w.vol_own)
+
+
+def _card_session(w: Any) -> tuple[str, Any]:
+    cards = _cards(w)
+    v = w.ledger.register_volunteer("持卡人", w.units["building_a"], also_save=lambda v: [cards.new_card(v.id, PIN)])
+    return "/v1/card-sessions", {"card_code": cards.code_for(cards.get(v.id)), "pin": PIN}
+
+
+def _link(w: Any) -> tuple[str, Any]:
+    new = _cards(w).create_link("merchant", "shop staff", subject_id=w.merchant)
+    return "/v1/signin-links/exchange", {"token": new.secret}
+
+
+CARD_CASES = [
+    Case("issue card", "POST", lambda w: (f"/v1/volunteers/{w.vol_own}/card", {"pin": PIN}), created(STAFF_IN_SCOPE)),
+    Case("unlock card", "POST", lambda w: (f"/v1/volunteers/{_carded(w)}/card/unlock", None), STAFF_IN_SCOPE),
+    Case("get card", "GET", lambda w: (f"/v1/volunteers/{_carded(w)}/card", None), PERSON),
+    Case("card sheet", "GET", lambda w: (f"/v1/cards/sheet?volunteer_ids={_carded(w)}&format=html", None), STAFF_IN_SCOPE),
+    Case("card sign-in", "POST", _card_session, created(PUBLIC)),
+    Case("change PIN", "PUT", lambda w: (_carded(w) and "/v1/me/pin", {"current_pin": PIN, "new_pin": "730412"}), VOLUNTEERS),
+    Case("create sign-in link", "POST", fixed("/v1/signin-links", lambda w: {"role": "merchant", "merchant_id": str(w.merchant)}),
+         created(ADMIN_ONLY)),
+    Case("exchange sign-in link", "POST", _link, created(PUBLIC)),
+]
+
+
 CASES = [
     Case("create unit", "POST", fixed("/v1/units", lambda w: {"name": "U", "kind": "community", "parent_id": str(w.units["street_a"])}), created(ADMIN_ONLY)),
     Case("get unit in scope", "GET", fixed("/v1/units/{community_a}"), STAFF_IN_SCOPE),
@@ -179,6 +220,7 @@ CASES = [
     *BATCH_CASES,
     *ACTIVITY_CASES,
     *ALLIANCE_CASES,
+    *CARD_CASES,
     Case("daily roots", "GET", fixed("/v1/ledger/roots"), PUBLIC),
     Case("entry proof", "GET", lambda w: (f"/v1/me/entries/{w.credit()}/proof", None), (*UNAUTH, 403, 403, 403, OK, 404, 403)),
     Case("healthz", "GET", fixed("/healthz"), PUBLIC),

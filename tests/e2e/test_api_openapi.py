@@ -60,12 +60,20 @@ CONTRACT = {
     ("post", "/v1/redemptions/{redemption_id}/reversal"),
     ("get", "/v1/ledger/roots"),
     ("get", "/v1/me/entries/{transaction_id}/proof"),
+    ("post", "/v1/volunteers/{volunteer_id}/card"),
+    ("post", "/v1/volunteers/{volunteer_id}/card/unlock"),
+    ("get", "/v1/volunteers/{volunteer_id}/card"),
+    ("get", "/v1/cards/sheet"),
+    ("post", "/v1/card-sessions"),
+    ("put", "/v1/me/pin"),
+    ("post", "/v1/signin-links"),
+    ("post", "/v1/signin-links/exchange"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
 }
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/leaderboards", "/v1/merchants", "/v1/merchants/{merchant_id}",
-          "/v1/merchants/{merchant_id}/offers", "/v1/ledger/roots"}
+          "/v1/merchants/{merchant_id}/offers", "/v1/ledger/roots", "/v1/card-sessions", "/v1/signin-links/exchange"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
