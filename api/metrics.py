@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from eventsourcing.persistence import PersistenceError
@@ -30,7 +30,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.context import Services
+from ledger.application import Ledger
+from projections.base import Follower
+from projections.db import Database
+
+
+class Services(Protocol):
+    """What the metrics read of ``api.context.Services`` (named here, so the command log that
+    the services carry can count into these metrics without a circle of imports)."""
+
+    ledger: Ledger
+    db: Database
+    followers: list[Follower]
 
 # What a store that is down or unreachable raises, through either library.
 STORE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, psycopg.Error, PersistenceError, OSError)
