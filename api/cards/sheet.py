@@ -119,7 +119,7 @@ def _pdf_card(doc: FPDF, face: CardFace, x: float, y: float) -> None:
     doc.cell(20, 3.5, f"No.{face.serial}", align="R")
     # the QR, right
     qx, qy = x + CARD_W - qr - 2.5, y + band + (CARD_H - band - qr) / 2 - 1.2
-    doc.image(io.BytesIO(qr_png(face.url, box_size=8)), x=qx, y=qy, w=qr, h=qr)
+    doc.image(io.BytesIO(qr_png(face.url)), x=qx, y=qy, w=qr, h=qr)
     doc.set_font_size(5.5)
     doc.set_text_color(*MUTED)
     doc.set_xy(qx, qy + qr - 0.6)

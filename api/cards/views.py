@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from zoneinfo import ZoneInfo
-
-import qrcode
-import qrcode.image.svg
 
 from ledger.cards.domain import MemberCard, SigninLink
 
+from api import qr
 from api.cards import schemas
 from api.datetimes import zoned
 
@@ -49,22 +46,9 @@ def link(lk: SigninLink, url: str, zone: ZoneInfo) -> schemas.SigninLinkOut:
     )
 
 
-def _qr(data: str) -> qrcode.QRCode:  # type: ignore[type-arg]
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2, box_size=10)
-    qr.add_data(data)
-    qr.make(fit=True)
-    return qr
-
-
 def qr_svg(data: str) -> bytes:
-    buf = io.BytesIO()
-    _qr(data).make_image(image_factory=qrcode.image.svg.SvgPathImage).save(buf)
-    return buf.getvalue()
+    return qr.image(data, "svg")
 
 
-def qr_png(data: str, *, box_size: int = 10) -> bytes:
-    qr = _qr(data)
-    qr.box_size = box_size
-    buf = io.BytesIO()
-    qr.make_image().save(buf)
-    return buf.getvalue()
+def qr_png(data: str) -> bytes:
+    return qr.image(data, "png")
