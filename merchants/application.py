@@ -72,9 +72,6 @@ class Alliance:
         self._merchants: dict[UUID, tuple[float, Merchant]] = {}
         self._names: dict[UUID, str] = {}
 
-    def close(self) -> None:
-        """Nothing of its own to stop: points are committed by the ledger's journal."""
-
     @property
     def clock(self) -> Any:
         return self.ledger.clock

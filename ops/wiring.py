@@ -36,6 +36,7 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
             create_tables=settings.create_tables,
         ),
         clock=clock,
+        zone=settings.zone,
     )
     db = Database(settings.database_url, pool_size=settings.pool_size)
     followers = [Follower(ledger, db, p) for p in all_projections(settings.timezone)]
@@ -89,8 +90,6 @@ class ProjectionThreads:
 
 
 def close_services(services: Services) -> None:
-    services.batches.close()
-    services.attendance.close()
-    services.alliance.close()
+    services.batches.close()  # its runner threads first: they write through the ledger's journal
     services.db.close()
     services.ledger.close()

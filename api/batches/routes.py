@@ -3,9 +3,6 @@ progress, download the refused lines, reverse it (whole or by line)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
@@ -14,7 +11,9 @@ import anyio
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ledger.batches.files import MEDIA_TYPES
-from ledger.batches.service import BatchService, Spooled
+from ledger.batches.errors import UploadTooLarge
+from ledger.batches.service import BatchService
+from ledger.batches.spool import MAX_UPLOAD_BYTES, Spool, Spooled
 from ledger.batches.rules import DEFAULT_CAP
 from ledger.batches.domain import Batch
 from ledger.rules import MAX_POINTS_PER_POSTING
@@ -27,9 +26,6 @@ from api.deps import AccessDep, CommandsDep, IdempotencyKey, ServicesDep, StaffP
 from api.problems import BatchUploadTooLarge, UnsupportedBatchType, responses
 
 router = APIRouter(prefix="/v1", tags=["batches"])
-
-MAX_UPLOAD_BYTES = 64 << 20
-_FLUSH = 1 << 20
 
 BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -91,34 +87,24 @@ async def batch_upload(
     fmt = MEDIA_TYPES.get(media)
     if fmt is None:
         raise UnsupportedBatchType("send the batch as text/csv or application/x-ndjson")
-    batches.spool_dir.mkdir(parents=True, exist_ok=True)
-    path = batches.spool_dir / f"incoming-{uuid.uuid4().hex}"
-    size = 0
-    digest = hashlib.sha256()
+    upload = Spool(batches.spool_dir, max_bytes=MAX_UPLOAD_BYTES)
     try:
-        with path.open("wb") as f:
-            pending: list[bytes] = []
-            held = 0
-            async for block in request.stream():
-                size += len(block)
-                if size > MAX_UPLOAD_BYTES:
-                    raise BatchUploadTooLarge(f"a batch file is at most {MAX_UPLOAD_BYTES} bytes")
-                digest.update(block)
-                pending.append(block)
-                held += len(block)
-                if held >= _FLUSH:
-                    await anyio.to_thread.run_sync(f.write, b"".join(pending))
-                    pending, held = [], 0
-            await anyio.to_thread.run_sync(f.write, b"".join(pending))
-            await anyio.to_thread.run_sync(lambda: (f.flush(), os.fsync(f.fileno())))
+        async for block in request.stream():
+            ready = upload.take(block)
+            if ready is not None:
+                await anyio.to_thread.run_sync(upload.write, ready)
+        spooled = await anyio.to_thread.run_sync(upload.finish)
+    except UploadTooLarge as e:
+        upload.abandon()
+        raise BatchUploadTooLarge(e.message) from None
     except BaseException:
-        path.unlink(missing_ok=True)
+        upload.abandon()
         raise
-    sha = digest.hexdigest()
+    sha = spooled.sha256
     # Without a client key, the file itself is the key: the same file for the same unit is
     # the same batch, however often it is uploaded.
     batch_key = idempotency.ledger_key(principal, key) if key is not None else f"content:{unit_id}:{sha}"
-    return Upload(Spooled(path, sha, size), fmt, batch_key, title.strip(), unit_id, cap)
+    return Upload(spooled, fmt, batch_key, title.strip(), unit_id, cap)
 
 
 def visible_batch(batch_id: UUID, principal: StaffPrincipal, access: AccessDep, batches: BatchesDep) -> Batch:

@@ -156,9 +156,6 @@ class Attendance:
     def clock(self) -> Any:
         return self.ledger.clock
 
-    def close(self) -> None:
-        """Nothing of its own to stop: scans are committed by the ledger's journal."""
-
     # ---------------------------------------------------------------- activities
 
     def create_activity(
