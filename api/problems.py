@@ -26,6 +26,7 @@ from ledger.activities import errors as activity_errors
 from ledger import codes as lc
 from ledger.batches import errors as batch_errors
 from ledger.cards import errors as card_errors
+from ledger.roster import errors as roster_errors
 from ledger import errors as le
 from merchants import errors as me
 
@@ -140,6 +141,9 @@ LEDGER_ERRORS: Mapping[type[le.LedgerError], tuple[int, str, str]] = {
     card_errors.LinkInvalid: (401, "link_invalid", "Not a sign-in link"),
     card_errors.LinkUsed: (409, "link_used", "Sign-in link already used"),
     card_errors.LinkExpired: (410, "link_expired", "Sign-in link expired"),
+    # roster imports (ledger.roster)
+    roster_errors.BadRosterFile: (422, "invalid_roster_file", "Roster file cannot be read"),
+    roster_errors.RosterTooLarge: (413, "roster_too_large", "Roster too large"),
 }
 
 # Codes the API itself produces outside that table (for the OpenAPI description and tests).

@@ -86,7 +86,7 @@ def _report(report: RosterReport) -> RosterReportOut:
 @router.post(
     "/rosters",
     response_model=RosterReportOut,
-    responses=responses(401, 403, 413, 415, 422),
+    responses=responses(400, 401, 403, 413, 415, 422),
     openapi_extra=BODY_DOC,
     summary="Import a roster of volunteers into your units (CSV), with a per-line report; safe to send again",
 )

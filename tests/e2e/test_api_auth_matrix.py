@@ -194,6 +194,10 @@ CARD_CASES = [
 CASES = [
     Case("create unit", "POST", fixed("/v1/units", lambda w: {"name": "U", "kind": "community", "parent_id": str(w.units["street_a"])}), created(ADMIN_ONLY)),
     Case("get unit in scope", "GET", fixed("/v1/units/{community_a}"), STAFF_IN_SCOPE),
+    # the console's directory and roster import (issue 14): each organizer sees its own units
+    Case("list units", "GET", fixed("/v1/units"), (*UNAUTH, OK, OK, OK, 403, 403, 403)),
+    Case("search volunteers", "GET", fixed("/v1/volunteers?q=Own"), (*UNAUTH, OK, OK, OK, 403, 403, 403)),
+    Case("import roster (JSON: 415)", "POST", fixed("/v1/rosters", {"x": 1}), (*UNAUTH, 415, 415, 415, 403, 403, 403)),
     Case("get unit below scope", "GET", fixed("/v1/units/{building_a}"), STAFF_IN_SCOPE),
     Case("get unit above scope", "GET", fixed("/v1/units/{street_a}"), ADMIN_ONLY),
     Case("move unit", "POST", lambda w: (f"/v1/units/{w.fresh_building()}/move", {"parent_id": str(w.units["compound_a"])}), ADMIN_ONLY),

@@ -12,6 +12,9 @@ from e2e_contract import schema_routes
 CONTRACT = {
     ("post", "/v1/units"),
     ("get", "/v1/units/{unit_id}"),
+    ("get", "/v1/units"),
+    ("get", "/v1/volunteers"),
+    ("post", "/v1/rosters"),
     ("post", "/v1/units/{unit_id}/move"),
     ("post", "/v1/organizers"),
     ("get", "/v1/tokens"),
