@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ledger.activities.service import Attendance
 from ledger.application import Ledger
 from ledger.batches.service import BatchService
+from ledger.cards.service import Cards
 from ledger.clock import Clock
 from merchants.application import Alliance
 from ops.settings import Settings
@@ -31,6 +32,7 @@ class Services:
     batches: BatchService  # welfare-day batches
     alliance: Alliance  # the merchant alliance
     attendance: Attendance  # activities and scans
+    cards: Cards  # member cards, PINs and sign-in links
     commands: CommandLog
 
     def catch_up(self) -> None:

@@ -13,6 +13,7 @@ from api.context import Services
 from api.instrumented import LoggedAlliance, LoggedAttendance, LoggedBatches, LoggedLedger
 from ledger.application import Ledger
 from ledger.batches.service import BatchService
+from ledger.cards.service import Cards
 from ledger.activities.service import Attendance
 from ledger.clock import Clock, SystemClock
 from ledger.store import ledger_env
@@ -55,7 +56,8 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     return Services(
         settings=settings, clock=clock, ledger=logged(LoggedLedger, ledger, commands), db=db, followers=followers,
         batches=logged(LoggedBatches, batches, commands), alliance=logged(LoggedAlliance, alliance, commands),
-        attendance=logged(LoggedAttendance, attendance, commands), commands=commands,
+        attendance=logged(LoggedAttendance, attendance, commands), cards=Cards(ledger, settings.signing_key()),
+        commands=commands,
     )
 
 
