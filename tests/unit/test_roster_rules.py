@@ -8,8 +8,8 @@ import pytest
 
 from ledger.roster import rules
 
-STREET, COMMUNITY, COMPOUND, OTHER_COMPOUND = (uuid.uuid4() for _ in range(4))
-TWIN = uuid.uuid4()
+# Fixed ids: parametrized ids must be the same in every xdist worker.
+STREET, COMMUNITY, COMPOUND, OTHER_COMPOUND, TWIN, NOBODY = (uuid.UUID(int=0x5eed0 + i) for i in range(6))
 UNITS = [
     (STREET, "青禾街道", None),
     (COMMUNITY, "丹桂社区", STREET),
@@ -55,7 +55,7 @@ def test_check_line(fields: dict[str, str], expected: object) -> None:
         ("青禾街道/3号小区", TWIN),
         ("青禾街道/丹桂社区/9号小区", rules.UNKNOWN_UNIT),
         (str(COMMUNITY), COMMUNITY),
-        (str(uuid.uuid4()), rules.UNKNOWN_UNIT),
+        (str(NOBODY), rules.UNKNOWN_UNIT),
         ("/", rules.MISSING_UNIT),
     ],
 )
