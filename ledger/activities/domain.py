@@ -11,7 +11,9 @@ an event's topic is stored in the log and in the hash chain, so it must not chan
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -83,6 +85,24 @@ class Activity(Aggregate):
         self.settled_at = at
 
 
+@dataclass(frozen=True)
+class ScanSource:
+    """Where a scan came from: who scanned (``by``: an organizer's actor; "" for the volunteer's
+    own phone), whether it was made offline, on which device, when it reached the server, and
+    the device's random nonce for it (the scan's identity: the same nonce lands once). ``at``:
+    the scan's own time."""
+
+    at: datetime | None = None
+    by: str = ""
+    offline: bool = False
+    device: str = ""
+    synced_at: datetime | None = None
+    nonce: str = ""
+
+    def fields(self) -> dict[str, Any]:
+        return {"by": self.by, "offline": self.offline, "device": self.device, "synced_at": self.synced_at, "nonce": self.nonce}
+
+
 class AttendanceRecord(Aggregate):
     """One volunteer at one activity: checked in, then out (or settled), maybe approved."""
 
@@ -93,7 +113,21 @@ class AttendanceRecord(Aggregate):
         return uuid5(NAMESPACE, f"attendance:{activity_id}:{volunteer_id}")
 
     @event("CheckedIn")
-    def __init__(self, activity_id: UUID, volunteer_id: UUID, unit_id: UUID, seat: int | None, at: datetime) -> None:
+    def __init__(
+        self,
+        activity_id: UUID,
+        volunteer_id: UUID,
+        unit_id: UUID,
+        seat: int | None,
+        at: datetime,
+        by: str = "",
+        offline: bool = False,
+        device: str = "",
+        synced_at: datetime | None = None,
+        nonce: str = "",
+    ) -> None:
+        # by … nonce: where the scan came from (``ScanSource``); absent from events recorded before
+        # organizers scanned, hence the defaults.
         self.activity_id = activity_id
         self.volunteer_id = volunteer_id
         self.unit_id = unit_id
@@ -106,25 +140,129 @@ class AttendanceRecord(Aggregate):
         self.status = IN
         self.transaction_id: UUID | None = None
         self.decided_by = ""
+        self.scans = [at]  # every scan's own time, sorted (``rules.times_of`` reads them)
+        self.nonces = [nonce] if nonce else []  # offline scans recorded, by their device's nonce
+        self.revision = 0  # outcomes decided again because an earlier scan came late
 
     @property
     def last_scan(self) -> datetime:
         return self.checked_out_at or self.checked_in_at
 
-    def check_out(self, at: datetime, minutes: int, points: int, status: str, transaction_id: UUID | None, *, settled: bool = False) -> None:
-        """Raises AlreadyCheckedOut."""
+    def seen(self, nonce: str) -> bool:
+        return bool(nonce) and nonce in self.nonces
+
+    def check_out(
+        self,
+        at: datetime,
+        minutes: int,
+        points: int,
+        status: str,
+        transaction_id: UUID | None,
+        *,
+        settled: bool = False,
+        checked_in_at: datetime | None = None,
+        scan: ScanSource | None = None,
+    ) -> None:
+        """``checked_in_at``: a new check-in time (a scan earlier than the check-in came late, so
+        the old check-in is now the check-out); ``scan``: the scan's own time and source, when
+        it is not ``at``. Raises AlreadyCheckedOut."""
         if self.status != IN:
             raise AlreadyCheckedOut("already checked out of this activity")
-        self._checked_out(at=at, minutes=minutes, points=points, status=status, transaction_id=transaction_id, settled=settled)
+        source = (scan or ScanSource()).fields()
+        self._checked_out(
+            at=at, minutes=minutes, points=points, status=status, transaction_id=transaction_id, settled=settled,
+            checked_in_at=checked_in_at, scan_at=scan.at if scan else None, **source,
+        )
 
     @event("CheckedOut")
-    def _checked_out(self, at: datetime, minutes: int, points: int, status: str, transaction_id: UUID | None, settled: bool) -> None:
+    def _checked_out(
+        self,
+        at: datetime,
+        minutes: int,
+        points: int,
+        status: str,
+        transaction_id: UUID | None,
+        settled: bool,
+        checked_in_at: datetime | None = None,
+        scan_at: datetime | None = None,
+        by: str = "",
+        offline: bool = False,
+        device: str = "",
+        synced_at: datetime | None = None,
+        nonce: str = "",
+    ) -> None:
         self.checked_out_at = at
         self.minutes = minutes
         self.points = points
         self.status = status
         self.transaction_id = transaction_id
         self.settled = settled
+        if checked_in_at is not None:
+            self.checked_in_at = checked_in_at
+        scanned = scan_at if scan_at is not None else (None if settled else at)
+        if scanned is not None:
+            self.scans = sorted([*getattr(self, "scans", [self.checked_in_at]), scanned])
+        if nonce:
+            self.nonces = [*self.nonces, nonce]
+
+    def note(self, scan: ScanSource, checked_in_at: datetime, at: datetime) -> None:
+        """A scan that changes no outcome (within the grace of the check-in, or after the
+        check-out), kept so that a scan arriving later is decided among all of them."""
+        self._noted(scan_at=scan.at, checked_in_at=checked_in_at, recorded_at=at, **scan.fields())
+
+    @event("ScanNoted")
+    def _noted(
+        self, scan_at: datetime, checked_in_at: datetime, recorded_at: datetime,
+        by: str, offline: bool, device: str, synced_at: datetime | None, nonce: str,
+    ) -> None:
+        self.scans = sorted([*self.scans, scan_at])
+        self.checked_in_at = checked_in_at
+        if nonce:
+            self.nonces = [*self.nonces, nonce]
+
+    def redecide(
+        self,
+        scan: ScanSource,
+        checked_in_at: datetime,
+        checked_out_at: datetime,
+        minutes: int,
+        points: int,
+        status: str,
+        transaction_id: UUID | None,
+        reversed_transaction_id: UUID | None,
+        at: datetime,
+        *,
+        settled: bool = False,
+    ) -> None:
+        """A scan that came late changes a decided outcome: new times, minutes, points and status;
+        what was credited is reversed (``reversed_transaction_id``) and the new points credited
+        (``transaction_id``) by compensating transactions saved with this event."""
+        if self.status == IN:
+            raise AlreadyCheckedOut("not checked out yet: a late scan checks out instead")
+        self._redecided(
+            scan_at=scan.at, checked_in_at=checked_in_at, checked_out_at=checked_out_at, minutes=minutes, points=points,
+            status=status, transaction_id=transaction_id, reversed_transaction_id=reversed_transaction_id,
+            revision=self.revision + 1, recorded_at=at, settled=settled, **scan.fields(),
+        )
+
+    @event("Redecided")
+    def _redecided(
+        self, scan_at: datetime, checked_in_at: datetime, checked_out_at: datetime, minutes: int, points: int,
+        status: str, transaction_id: UUID | None, reversed_transaction_id: UUID | None, revision: int,
+        recorded_at: datetime, by: str, offline: bool, device: str, synced_at: datetime | None, nonce: str,
+        settled: bool = False,
+    ) -> None:
+        self.scans = sorted([*self.scans, scan_at])
+        self.checked_in_at = checked_in_at
+        self.checked_out_at = checked_out_at
+        self.minutes = minutes
+        self.points = points
+        self.status = status
+        self.transaction_id = transaction_id
+        self.revision = revision
+        self.settled = settled
+        if nonce:
+            self.nonces = [*self.nonces, nonce]
 
     def decide(self, approve: bool, by: str, transaction_id: UUID | None, at: datetime) -> None:
         """Raises NotPending."""

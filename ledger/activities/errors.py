@@ -39,3 +39,28 @@ class ActivityCancelled(LedgerError):
     """The activity was already cancelled."""
 
     code = "activity_cancelled"
+
+
+class ScanTooEarly(LedgerError):
+    """An organizer's scan stamped before scans of the activity open."""
+
+    code = "scan_too_early"
+
+
+class ScanTooLate(LedgerError):
+    """An organizer's scan stamped after scans of the activity closed (its end + the late allowance)."""
+
+    code = "scan_too_late"
+
+
+class ScanInFuture(LedgerError):
+    """An organizer's scan stamped later than the server's now (a device clock running ahead)."""
+
+    code = "scan_in_future"
+
+
+class SyncTooLate(LedgerError):
+    """An offline scan synced after the activity's end + the sync allowance: ask an organizer to
+    credit it by hand."""
+
+    code = "sync_too_late"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ledger.codes import CodeExpired, CodeInvalid
 from ledger.errors import InvalidRequest
 
-from ledger.activities.errors import ActivityClosed
+from ledger.activities.errors import ActivityClosed, ScanInFuture, ScanTooEarly, ScanTooLate, SyncTooLate
 
 # ---------------------------------------------------------------- constants
 
@@ -20,6 +21,9 @@ LATE_SCAN = timedelta(minutes=60)
 DEFAULT_GRACE = timedelta(seconds=60)
 MAX_DURATION = timedelta(days=7)
 MAX_POINTS_PER_HOUR = 1000
+# Offline scans (made on an organizer's device with no network, sent later).
+SYNC_ALLOWANCE = timedelta(hours=24)  # synced at most this long after the end
+CLOCK_SKEW = timedelta(minutes=2)  # a device clock this far ahead of ours is still believed
 
 # What happens to someone who never checks out.
 WINDOW_END, NONE, APPROVAL = "window_end", "none", "approval"
@@ -143,3 +147,40 @@ def check_activity(
         raise InvalidRequest(f"no_checkout must be one of {', '.join(NO_CHECKOUT_POLICIES)}")
 
 
+# ---------------------------------------------------------------- scans at their own time
+
+
+def check_scan_time(at: datetime, now: datetime, starts_at: datetime, ends_at: datetime, cancelled: bool) -> None:
+    """A scan made at ``at`` (an organizer's, maybe offline), arriving ``now``.
+    Raises ActivityClosed (cancelled), ScanInFuture, ScanTooEarly, ScanTooLate, SyncTooLate."""
+    if cancelled:
+        raise ActivityClosed("this activity was cancelled")
+    if at.tzinfo is None:
+        raise ScanInFuture("a scan's time needs a time zone offset")
+    if at > now + CLOCK_SKEW:
+        raise ScanInFuture("this scan is stamped in the future; check the device's clock", scanned_at=at.isoformat())
+    if at < starts_at - EARLY_SCAN:
+        raise ScanTooEarly("this scan was made before the activity opened", starts_at=starts_at.isoformat())
+    if at > ends_at + LATE_SCAN:
+        raise ScanTooLate("this scan was made after the activity closed", ends_at=ends_at.isoformat())
+    if now > ends_at + SYNC_ALLOWANCE:
+        raise SyncTooLate("offline scans of this activity had to be synced within a day of its end", ends_at=ends_at.isoformat())
+
+
+@dataclass(frozen=True)
+class Times:
+    """What a volunteer's scans of one activity say, read in time order."""
+
+    checked_in_at: datetime
+    checked_out_at: datetime | None  # None: still in
+
+
+def times_of(scans: Sequence[datetime], grace: timedelta) -> Times:
+    """The scans in time order, by the rules of a scan as it happens: the first checks in; a
+    scan within ``grace`` of the check-in is that same scan; the next one checks out; any later
+    scan is refused (already checked out), so it changes nothing. Whatever order the scans
+    arrive in, this is the result."""
+    ordered = sorted(scans)
+    first = ordered[0]
+    out = next((t for t in ordered[1:] if not within_grace(first, t, grace)), None)
+    return Times(first, out)

@@ -33,7 +33,7 @@ from ledger.activities import errors as activity_errors
 from ledger.activities import rules as act
 from ledger import codes, rules
 from ledger.accounts import Posting, issuing_account, volunteer_account
-from ledger.activities.domain import Activity, AttendanceRecord, Seat
+from ledger.activities.domain import Activity, AttendanceRecord, ScanSource, Seat
 from ledger.application import Ledger
 from ledger.errors import ConcurrentChange, NotFound
 from ledger.journal import Movement, Recorded, attempts
@@ -50,6 +50,21 @@ class ScanResult:
     replayed: bool  # the same scan again within the grace period
     activity: Activity
     attendance: AttendanceRecord
+
+
+# What an organizer's scan did (``Attendance.scan_at``).
+CHECKED_IN, CHECKED_OUT, NOTED, REDECIDED, DUPLICATE = "checked_in", "checked_out", "noted", "redecided", "duplicate"
+
+
+@dataclass(frozen=True)
+class OrganizerScanResult:
+    outcome: str  # CHECKED_IN, CHECKED_OUT, NOTED (changes nothing), REDECIDED, DUPLICATE (nonce seen)
+    activity: Activity
+    attendance: AttendanceRecord
+
+    @property
+    def replayed(self) -> bool:
+        return self.outcome == DUPLICATE
 
 
 @dataclass(frozen=True)
@@ -70,9 +85,17 @@ class _Scan:
     make: Callable[[int | None], list[Any]] | None = None
 
 
-def activity_credit(activity: Activity, attendance_id: UUID, volunteer_id: UUID, points: int, minutes: int, actor: str) -> Movement:
-    """The movement paying an attendance: once per attendance (its key)."""
-    key = f"attendance:{attendance_id}"
+def credit_key(attendance_id: UUID, revision: int = 0) -> str:
+    """The key of an attendance's credit: one per attendance, and one more each time a late scan
+    decides its outcome again (``revision``)."""
+    return f"attendance:{attendance_id}" if revision == 0 else f"attendance:{attendance_id}:r{revision}"
+
+
+def activity_credit(
+    activity: Activity, attendance_id: UUID, volunteer_id: UUID, points: int, minutes: int, actor: str, revision: int = 0
+) -> Movement:
+    """The movement paying an attendance: once per attendance and revision (its key)."""
+    key = credit_key(attendance_id, revision)
     return Movement(
         key, act.ACTIVITY_KIND, [Posting(issuing_account(activity.unit_id), volunteer_account(volunteer_id), points)],
         minutes=minutes, memo=activity.title, fingerprint=rules.fingerprint([act.ACTIVITY_KIND, key, points, minutes]),
@@ -277,11 +300,16 @@ class Attendance:
                 return ScanResult(result[0], False, activity, result[1])
         raise AssertionError("unreachable")
 
-    def _check_in(self, activity: Activity, volunteer_id: UUID, now: datetime) -> tuple[_Scan, list[Any]]:
+    def _check_in(
+        self, activity: Activity, volunteer_id: UUID, now: datetime, source: ScanSource | None = None
+    ) -> tuple[_Scan, list[Any]]:
         result: list[Any] = [CHECK_IN, None]
+        fields = source.fields() if source else {}
 
         def make(seat: int | None) -> list[Any]:
-            record = AttendanceRecord(activity_id=activity.id, volunteer_id=volunteer_id, unit_id=activity.unit_id, seat=seat, at=now)
+            record = AttendanceRecord(
+                activity_id=activity.id, volunteer_id=volunteer_id, unit_id=activity.unit_id, seat=seat, at=now, **fields
+            )
             result[1] = record
             if seat is None:
                 return [record]
@@ -290,20 +318,145 @@ class Attendance:
         return _Scan([], activity if activity.capacity is not None else None, make), result
 
     def _check_out(
-        self, activity: Activity, record: AttendanceRecord, at: datetime, *, actor: str, settled: bool = False, until: datetime | None = None
+        self,
+        activity: Activity,
+        record: AttendanceRecord,
+        at: datetime,
+        *,
+        actor: str,
+        settled: bool = False,
+        until: datetime | None = None,
+        checked_in_at: datetime | None = None,
+        scan: ScanSource | None = None,
     ) -> tuple[_Scan, list[Any]]:
-        """``until``: the moment counted to (the scan, or the window's end when settling)."""
+        """``until``: the moment counted to (the scan, or the window's end when settling);
+        ``checked_in_at``: a new check-in time (a late earlier scan); ``scan``: where it came from."""
         if record.status != act.IN:
             raise activity_errors.AlreadyCheckedOut("already checked out of this activity", attendance_status=record.status)
-        minutes = act.served_minutes(record.checked_in_at, until or at, activity.starts_at, activity.ends_at)
+        minutes = act.served_minutes(checked_in_at or record.checked_in_at, until or at, activity.starts_at, activity.ends_at)
         points = act.points_for(minutes, activity.rule)
         needs_approval = activity.needs_approval or (settled and activity.no_checkout == act.APPROVAL)
         status = act.status_after_checkout(points, needs_approval)
         credit: Recorded | None = None
         if status == act.CREDITED:
-            credit = self.ledger.journal.transaction(activity_credit(activity, record.id, record.volunteer_id, points, minutes, actor))
-        record.check_out(at, minutes, points, status, credit.transaction.id if credit else None, settled=settled)
+            credit = self.ledger.journal.transaction(
+                activity_credit(activity, record.id, record.volunteer_id, points, minutes, actor, record.revision)
+            )
+        record.check_out(
+            at, minutes, points, status, credit.transaction.id if credit else None, settled=settled,
+            checked_in_at=checked_in_at, scan=scan,
+        )
         return _Scan([credit, record] if credit else [record]), [CHECK_OUT, record]
+
+    # ---------------------------------------------------------------- an organizer's scans, maybe offline
+
+    def scan_at(
+        self,
+        activity_id: UUID,
+        volunteer_id: UUID,
+        at: datetime,
+        *,
+        by: str,
+        offline: bool = False,
+        device: str = "",
+        nonce: str = "",
+    ) -> OrganizerScanResult:
+        """An organizer's scan of a volunteer (their card) made at ``at``, its own time: now, or
+        earlier on a device with no network, synced now. Decided by the same rules as the
+        volunteer's own scan, with the volunteer's scans read in time order (``rules.times_of``):
+        a scan older than those recorded decides the outcome again, and what was credited is
+        corrected by compensating transactions. The same ``nonce`` again lands once
+        (``DUPLICATE``).
+
+        The caller checks that ``by`` may scan for the activity's unit and vouches for
+        ``volunteer_id`` (a card code of the current serial names it).
+
+        Raises NotFound (activity), ActivityClosed (cancelled), ScanInFuture, ScanTooEarly,
+        ScanTooLate, SyncTooLate, ActivityFull, InsufficientPoints (a correction would take back
+        points already spent), ConcurrencyExhausted.
+        """
+        for _ in attempts("scans"):
+            activity = self.get_activity(activity_id)
+            now = self.clock.now()
+            act.check_scan_time(at, now, activity.starts_at, activity.ends_at, activity.cancelled)
+            source = ScanSource(at=at, by=by, offline=offline, device=device, synced_at=now, nonce=nonce)
+            record = self.find_attendance(activity_id, volunteer_id)
+            if record is not None and record.seen(nonce):
+                return OrganizerScanResult(DUPLICATE, activity, record)
+            if record is None:
+                work, made = self._check_in(activity, volunteer_id, at, source)
+                if self._save(work):
+                    return OrganizerScanResult(CHECKED_IN, activity, made[1])
+                continue
+            work, outcome = self._rescan(activity, record, source, now)
+            if self._save(work):
+                return OrganizerScanResult(outcome, activity, record)
+        raise AssertionError("unreachable")
+
+    def _rescan(self, activity: Activity, record: AttendanceRecord, scan: ScanSource, now: datetime) -> tuple[_Scan, str]:
+        """A further scan of a volunteer who has one: their scans read again in time order."""
+        assert scan.at is not None
+        times = act.times_of([*record.scans, scan.at], self.grace)
+        if record.status == act.IN:
+            if times.checked_out_at is None:
+                record.note(scan, times.checked_in_at, now)
+                return _Scan([record]), NOTED
+            work, _ = self._check_out(
+                activity, record, times.checked_out_at, actor=scan.by, checked_in_at=times.checked_in_at, scan=scan
+            )
+            return work, CHECKED_OUT
+        # Decided already: what would the rules have decided with this scan among the others?
+        settled = record.settled and times.checked_out_at is None
+        if times.checked_out_at is not None:
+            out = until = times.checked_out_at
+        else:  # settled (no check-out scanned): counted by the rule for a missing check-out
+            assert record.checked_out_at is not None
+            end = min(activity.ends_at, activity.cancelled_at or activity.ends_at)
+            out, until = record.checked_out_at, act.settle_unfinished(activity.no_checkout, end) or times.checked_in_at
+        minutes = act.served_minutes(times.checked_in_at, until, activity.starts_at, activity.ends_at)
+        points = act.points_for(minutes, activity.rule)
+        if record.status == act.REJECTED:
+            status = act.REJECTED  # the organizer's refusal stands
+        else:
+            needs_approval = activity.needs_approval or (settled and activity.no_checkout == act.APPROVAL)
+            status = act.status_after_checkout(points, needs_approval)
+        same = (times.checked_in_at, out, minutes, points, status) == (
+            record.checked_in_at, record.checked_out_at, record.minutes, record.points, record.status
+        )
+        if same:
+            record.note(scan, times.checked_in_at, now)
+            return _Scan([record]), NOTED
+        return self._redecide(activity, record, scan, (times.checked_in_at, out), minutes, points, status, settled, now), REDECIDED
+
+    def _redecide(
+        self, activity: Activity, record: AttendanceRecord, scan: ScanSource, times: tuple[datetime, datetime],
+        minutes: int, points: int, status: str, settled: bool, now: datetime,
+    ) -> _Scan:
+        """New figures for a decided attendance. Credited points are never edited: the old credit
+        is reversed and the new one credited, both in the save with the ``Redecided`` event (the
+        new credit first, so the volunteer's running balance never dips in between)."""
+        items: list[Any] = []
+        credited = record.status == act.CREDITED and record.transaction_id is not None
+        keep = credited and status == act.CREDITED and (points, minutes) == (record.points, record.minutes)
+        txn_id = record.transaction_id if keep else None
+        reversed_id = None
+        actor = scan.by or f"scan:{record.volunteer_id}"
+        if not keep:
+            if status == act.CREDITED:
+                credit = self.ledger.journal.transaction(
+                    activity_credit(activity, record.id, record.volunteer_id, points, minutes, actor, record.revision + 1)
+                )
+                txn_id = credit.transaction.id
+                items.append(credit)
+            if credited:
+                assert record.transaction_id is not None
+                original = self.ledger.get_transaction(record.transaction_id)
+                movement, original = self.ledger.reversal(original, memo="a late scan changed the attendance", actor=actor)
+                reversal = self.ledger.journal.transaction(movement)
+                reversed_id = record.transaction_id
+                items += [reversal, original]
+        record.redecide(scan, times[0], times[1], minutes, points, status, txn_id, reversed_id, now, settled=settled)
+        return _Scan([*items, record])
 
     # ---------------------------------------------------------------- saving
 
@@ -365,7 +518,9 @@ class Attendance:
                     raise activity_errors.NotPending("this attendance is not waiting for approval", volunteer_id=str(volunteer_id), attendance_status=record.status)
                 txn_id = None
                 if approve:
-                    credit = self.ledger.journal.transaction(activity_credit(activity, record.id, volunteer_id, record.points, record.minutes, by))
+                    credit = self.ledger.journal.transaction(
+                        activity_credit(activity, record.id, volunteer_id, record.points, record.minutes, by, record.revision)
+                    )
                     txn_id = credit.transaction.id
                     items.append(credit)
                 record.decide(approve, by, txn_id, now)
