@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
+from ledger.postings import TABLE as POSTINGS_TABLE
 from projections.db import Tx
 
 
@@ -52,6 +53,7 @@ class Run(NamedTuple):
     size: int  # bytes of stored state
     table: str
     topic: str
+    postings: str = ""  # the ledger's postings table (one row per posting of these transactions)
 
 
 class RawLog:
@@ -63,6 +65,7 @@ class RawLog:
         if postgres:
             table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
             self.table = table
+            self.postings = f'"{recorder.datastore.schema}"."{recorder.postings_table}"'
             # Runs of one topic: number the other wanted events in order; the events of the topic
             # between the same two others are one run.
             self._runs = (
@@ -81,6 +84,11 @@ class RawLog:
         else:
             table = recorder.events_table_name
             self.table = table
+            self.postings = POSTINGS_TABLE
+            self._ids = (
+                f"SELECT rowid AS id, length(state) AS size FROM {table} "
+                "WHERE rowid > %s AND rowid <= %s AND topic = %s ORDER BY rowid"
+            )
             self._max = f"SELECT max(rowid) AS n FROM {table}"
             self._page = (
                 f"SELECT rowid AS id, topic, originator_id AS oid, originator_version AS v, state "
@@ -104,22 +112,43 @@ class RawLog:
         return _raw_events(rows), end
 
     def page_runs(self, tx: Tx, after: int, span: int, topics: Sequence[str], run_topic: str) -> tuple[list[RawEvent | Run], int]:
-        """Like ``page``, but the events of ``run_topic`` come as ``Run``s (PostgreSQL only), in
-        id order among the other events."""
-        assert self.postgres, "runs are read in PostgreSQL"
+        """Like ``page``, but the events of ``run_topic`` come as ``Run``s, in id order among the
+        other events (their state is not read: the postings table holds what they move)."""
         end = min(after + span, self.end(tx))
         if end <= after:
             return [], after
         others = [t for t in topics if t != run_topic]
-        rows = tx.all(self._page, (after, end, others)) if others else []
-        items: list[RawEvent | Run] = list(_raw_events(rows))
-        runs = [
-            Run(int(r["lo"]), int(r["hi"]), int(r["n"]), int(r["size"]), self.table, run_topic)
-            for r in tx.all(self._runs, (run_topic, after, end, list(topics), run_topic))
-        ]
+        if self.postgres:
+            rows = tx.all(self._page, (after, end, others)) if others else []
+            items: list[RawEvent | Run] = list(_raw_events(rows))
+            runs = [
+                Run(int(r["lo"]), int(r["hi"]), int(r["n"]), int(r["size"]), self.table, run_topic, self.postings)
+                for r in tx.all(self._runs, (run_topic, after, end, list(topics), run_topic))
+            ]
+        else:
+            items, _ = self.page(tx, after, end - after, others) if others else ([], end)
+            runs = _runs_between(tx.all(self._ids, (after, end, run_topic)), [e.id for e in items], self.table, run_topic, self.postings)
         if runs:
             items = sorted(items + runs, key=lambda item: item.id if isinstance(item, RawEvent) else item.lo)  # type: ignore[union-attr]
         return items, end
+
+
+def _runs_between(ids: Sequence[dict[str, Any]], others: Sequence[int], table: str, topic: str, postings: str) -> list[RawEvent | Run]:
+    """Ids of one topic (in order) cut into runs at the ids of the other events (in order)."""
+    runs: list[RawEvent | Run] = []
+    k = 0
+    for r in ids:
+        i, size = int(r["id"]), int(r["size"])
+        cut = False
+        while k < len(others) and others[k] < i:
+            k += 1
+            cut = True
+        last = runs[-1] if runs else None
+        if isinstance(last, Run) and not cut:
+            runs[-1] = last._replace(hi=i, count=last.count + 1, size=last.size + size)
+        else:
+            runs.append(Run(i, i, 1, size, table, topic, postings))
+    return runs
 
 
 def _raw_events(rows: Sequence[dict[str, Any]]) -> list[RawEvent]:

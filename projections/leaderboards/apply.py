@@ -3,9 +3,10 @@ for a step (``Step``) and merged into the tables in the step's transaction.
 
 On SQLite every transaction comes this way; on PostgreSQL the structure events (a unit or a
 volunteer created or moved) and runs shorter than the projection's ``sql_min_run`` do, the
-longer runs of transactions go to ``projections.leaderboards.sql``. Stored events are decoded
-here from their JSON (``ledger.codec``), without the library's mapper, for the two topics
-a catch-up meets most: transactions and registrations.
+longer runs of transactions go to ``projections.leaderboards.sql``. Transactions are read from the
+ledger's postings table (``projections.postings``); registrations are decoded here from their JSON
+(``ledger.codec``), without the library's mapper (a catch-up meets one per volunteer), and so are
+transactions on the old path (``use_sql = False``) and in a scratch rebuild from a file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ledger.domain import LedgerTransaction, Volunteer
 from ledger.codec import data_of, state_of
 from projections.db import Tx
 from projections.leaderboards.tables import DEPTH, Chain, chunks, select_in
+from projections.postings import transactions
 from projections.rawlog import RawEvent, Run
 
 _ISSUING = "issuing:"
@@ -73,19 +75,16 @@ def _transaction(state: bytes) -> tuple[list[dict[str, Any]], int, str]:
 
 
 def decode_raw(events: Sequence[RawEvent | Run], mapper: Any, tx: Tx | None = None, min_run: int = 1) -> Iterator[tuple[int, Any]]:
-    """(id, what to apply): a decoded transaction, a domain event, or a run long enough for SQL
-    (a shorter one is read here and decoded)."""
+    """(id, what to apply): a decoded transaction, a domain event, or a run for the SQL statement
+    (PostgreSQL, at least ``min_run`` long); any other run is read here from the postings table,
+    one decoded transaction per position."""
     for r in events:
         if isinstance(r, Run):
-            if r.count >= min_run or tx is None:
+            if tx is None or (tx.is_postgres and r.count >= min_run):
                 yield r.lo, r
                 continue
-            for row in tx.all(
-                f"SELECT notification_id AS id, state FROM {r.table} "
-                "WHERE notification_id BETWEEN %s AND %s AND topic = %s ORDER BY notification_id",
-                (r.lo, r.hi, r.topic),
-            ):
-                yield int(row["id"]), _transaction(bytes(row["state"]))
+            for t in transactions(tx, r):
+                yield t.position, (t.postings, t.minutes, t.at.isoformat())
         elif r.topic == RECORDED:
             yield r.id, _transaction(r.state)
         elif r.topic == _REGISTERED:

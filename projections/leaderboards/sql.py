@@ -1,6 +1,6 @@
 """The leaderboards' SQL path, on PostgreSQL: a run of transactions (a range of ids of the
 events table, between two structure events) applied by ONE statement (``RUN_SQL``) that reads the
-range, decodes the JSON in the server, adds the figures up exactly as the Python path does
+range's rows of the ledger's postings table (columns, no JSON), adds the figures up exactly as the Python path does
 (``projections.leaderboards.apply``) and merges them into ``lb_seg``, ``lb_moved`` and
 ``lb_totals``, in the step's transaction. A long run that finds ``lb_seg`` empty (a rebuild, a
 first catch-up) writes a new table without indexes and builds them afterwards (``_bulk_run``),
@@ -15,9 +15,32 @@ from projections.db import Tx
 from projections.leaderboards.tables import SEG_COLUMNS, SEG_INDEXES, SEG_KEY
 from projections.rawlog import Run
 
-# The postings of the transactions with ids lo…hi, each field decoded once: per posting, the
-# volunteer and issuing unit it concerns and what it adds to their figures.
+# The postings of the transactions at positions lo…hi, read from the ledger's postings table
+# ({postings}: columns written with the events, no JSON): per posting, the volunteer and issuing
+# unit it concerns (ids as hex) and what it adds to their figures.
 POSTINGS_SQL = """
+  SELECT q.position AS id, q.txn_minutes AS tmin, (q.at AT TIME ZONE %(zone)s)::date AS d,
+         CASE WHEN q.source_kind = 'issuing' THEN CASE WHEN q.destination_kind = 'volunteer' THEN replace(q.destination_id::text, '-', '') END
+              WHEN q.destination_kind = 'issuing' THEN CASE WHEN q.source_kind = 'volunteer' THEN replace(q.source_id::text, '-', '') END
+              WHEN q.destination_kind = 'merchant' AND q.source_kind = 'volunteer' THEN replace(q.source_id::text, '-', '')
+              WHEN q.source_kind = 'merchant' AND q.destination_kind = 'volunteer' THEN replace(q.destination_id::text, '-', '')
+         END AS vid,
+         CASE WHEN q.source_kind = 'issuing' THEN replace(q.source_id::text, '-', '')
+              WHEN q.destination_kind = 'issuing' THEN replace(q.destination_id::text, '-', '') END AS issuer,
+         CASE WHEN q.source_kind = 'issuing' THEN q.amount
+              WHEN q.destination_kind = 'issuing' THEN -q.amount ELSE 0 END AS earned,
+         CASE WHEN q.source_kind = 'issuing' OR q.destination_kind = 'issuing' THEN 0
+              WHEN q.destination_kind = 'merchant' THEN q.amount ELSE -q.amount END AS redeemed,
+         CASE WHEN q.source_kind = 'issuing' THEN q.line_minutes
+              WHEN q.destination_kind = 'issuing' THEN -q.line_minutes ELSE 0 END AS own
+  FROM {postings} q
+  WHERE q.position BETWEEN %(lo)s AND %(hi)s
+"""
+
+# The old source of the same rows (before the postings table): the transactions with ids lo…hi of
+# the events table, their JSON decoded in the server, each field once. Kept for the bench (the
+# path before) and for comparing the two.
+JSON_POSTINGS_SQL = """
   SELECT e.notification_id AS id, r.minutes AS tmin, ((r.at->>'_data_')::timestamptz AT TIME ZONE %(zone)s)::date AS d,
          CASE WHEN starts_with(q.source, 'issuing:') THEN CASE WHEN starts_with(q.destination, 'volunteer:') THEN substr(q.destination, 11) END
               WHEN starts_with(q.destination, 'issuing:') THEN CASE WHEN starts_with(q.source, 'volunteer:') THEN substr(q.source, 11) END
@@ -56,9 +79,9 @@ POSTINGS_SQL = """
 # others (one per unit of the ancestry), both only for points not zero, and ``lb_totals`` every
 # volunteer's and issuing unit's figures rolled up to every ancestor (zeros included, as Python
 # writes them).
-RUN_SQL = """
+_RUN_SQL = """
 WITH f AS MATERIALIZED (
-""" + POSTINGS_SQL + """), v AS (
+{{source}}), v AS (
   SELECT id, d, vid, sum(earned)::bigint AS points, sum(redeemed)::bigint AS redeemed,
          (sum(own) + sign(sum(earned))::bigint * min(tmin))::bigint AS minutes
   FROM f WHERE vid IS NOT NULL GROUP BY id, d, vid
@@ -128,20 +151,22 @@ ON CONFLICT (unit_id, period_kind, period_start) DO UPDATE
 SET issued = lb_totals.issued + excluded.issued, earned = lb_totals.earned + excluded.earned,
     redeemed = lb_totals.redeemed + excluded.redeemed, minutes = lb_totals.minutes + excluded.minutes
 """
+RUN_SQL = _RUN_SQL.replace("{{source}}", POSTINGS_SQL)
+JSON_RUN_SQL = _RUN_SQL.replace("{{source}}", JSON_POSTINGS_SQL)
 
 
 _SEG_MERGE = """ON CONFLICT (a0, a1, a2, p, a3, volunteer) DO UPDATE
   SET points = lb_seg.points + excluded.points, minutes = lb_seg.minutes + excluded.minutes"""
 
 
-def _bulk_run(tx: Tx, run: Run, params: dict[str, Any]) -> None:
+def _bulk_run(tx: Tx, run: Run, params: dict[str, Any], statement: str) -> None:
     """Apply ``run`` while ``lb_seg`` is empty: its rows go into a new table without indexes
     (each row is new: one per volunteer and period), whose key and indexes are then built in
     one sort each, and the new table takes ``lb_seg``'s place, all in the step's transaction.
     Readers see the empty table until the step commits; the swap at the end holds the
     exclusive lock only for the rest of the step."""
     tx.execute(f"CREATE TABLE lb_seg_build ({SEG_COLUMNS})")
-    tx.execute(RUN_SQL.format(events=run.table, seg="lb_seg_build", merge=""), params)
+    tx.execute(statement.format(events=run.table, postings=run.postings, seg="lb_seg_build", merge=""), params)
     tx.execute(f"ALTER TABLE lb_seg_build ADD CONSTRAINT lb_seg_build_pkey PRIMARY KEY {SEG_KEY}")
     for name, columns in SEG_INDEXES:
         tx.execute(f"CREATE INDEX lb_seg_build_{name} ON lb_seg_build {columns}")
@@ -159,12 +184,14 @@ def tune(tx: Tx) -> None:
     tx.execute("SET LOCAL work_mem = '128MB'")
 
 
-def apply_run(tx: Tx, run: Run, zone: str, *, bulk_min_run: int) -> bool:
-    """Apply one run of transactions (local days cut in ``zone``); True when it went into a new
-    ``lb_seg`` (``_bulk_run``: the run is at least ``bulk_min_run`` long and ``lb_seg`` empty)."""
+def apply_run(tx: Tx, run: Run, zone: str, *, bulk_min_run: int, from_json: bool = False) -> bool:
+    """Apply one run of transactions (local days cut in ``zone``) from the postings table (or,
+    ``from_json``, from the events' JSON: the old path); True when it went into a new ``lb_seg``
+    (``_bulk_run``: the run is at least ``bulk_min_run`` long and ``lb_seg`` empty)."""
     params = {"lo": run.lo, "hi": run.hi, "topic": run.topic, "zone": zone}
+    statement = JSON_RUN_SQL if from_json else RUN_SQL
     if run.count >= bulk_min_run and tx.one("SELECT NOT EXISTS (SELECT 1 FROM lb_seg) AS empty")["empty"]:  # type: ignore[index]
-        _bulk_run(tx, run, params)
+        _bulk_run(tx, run, params, statement)
         return True
-    tx.execute(RUN_SQL.format(events=run.table, seg="lb_seg", merge=_SEG_MERGE), params)
+    tx.execute(statement.format(events=run.table, postings=run.postings, seg="lb_seg", merge=_SEG_MERGE), params)
     return False

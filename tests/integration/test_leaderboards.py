@@ -312,12 +312,16 @@ def test_random_sequences_match_a_from_scratch_computation(services: Any, clock:
 def save_chunk(
     ledger: Any, clock: Any, key: str, lines: list[dict[str, Any]], *, kind: str = "batch", minutes: int = 0, unit_id: Any = None,
 ) -> None:
-    """A transaction shaped like a welfare-day batch chunk (a line may carry its own minutes)."""
-    txn = LedgerTransaction(
-        key=key, kind=kind, postings=lines, minutes=minutes, memo="", fingerprint="f", actor="t",
-        unit_id=unit_id, reverses=None, at=clock.now(),
+    """A transaction shaped like a welfare-day batch chunk (a line may carry its own minutes),
+    built and saved by the journal (with its posting rows) as the batch service does."""
+    from ledger.journal import Movement
+
+    details = [{k: v for k, v in p.items() if k not in ("source", "destination", "amount")} for p in lines]
+    movement = Movement(
+        key, kind, [Posting.from_dict(p) for p in lines], minutes=minutes, fingerprint="f", actor="t", unit_id=unit_id,
+        details=details,
     )
-    ledger.save(txn, balance_deltas=rules.guarded_deltas([Posting.from_dict(p) for p in lines]))
+    ledger.journal.commit(ledger.journal.transaction(movement, at=clock.now()), grouped=False)
 
 
 def recorded_count(ledger: Any) -> int:

@@ -9,14 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ledger import rules
 from ledger.accounts import Posting, issuing_account, volunteer_account
-from ledger.domain import LedgerTransaction
 from ops.verify import verify
 from projections.base import TRACKING_TABLE, snapshot_rows
 
@@ -31,32 +29,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def fill(ledger, clock) -> None:  # type: ignore[no-untyped-def]
-    """5 000 award transactions, each to one or two volunteers. They are saved a hundred per
-    save (one database transaction), with the same events and balance deltas that
-    ``Ledger.post`` would record one by one, so that setup takes seconds, not tens of them."""
+    """5 000 award transactions, each to one or two volunteers. They are built by the journal as
+    ``Ledger.post`` builds them (events, balance deltas, posting rows) and saved a hundred per
+    save (one database transaction), so that setup takes seconds, not tens of them."""
+    from ledger.journal import Movement
+
     street = ledger.create_unit("青禾街道", "street", None)
     community = ledger.create_unit("春晖社区", "community", street.id)
     volunteers = [ledger.register_volunteer(f"志愿者{i}", community.id) for i in range(VOLUNTEERS)]
     issuing = issuing_account(community.id)
-    chunk: list[LedgerTransaction] = []
-    deltas: Counter[str] = Counter()
+    chunk: list[Any] = []
     for i in range(TRANSACTIONS):
         a, b = volunteers[i % VOLUNTEERS], volunteers[(i * 7 + 3) % VOLUNTEERS]
         postings = [Posting(issuing, volunteer_account(a.id), 3)]
         if a.id != b.id:
             postings.append(Posting(issuing, volunteer_account(b.id), 2))
-        memo = f"第{i}次"
-        chunk.append(
-            LedgerTransaction(
-                key=f"crash:{i}", kind="award", postings=[p.as_dict() for p in postings], minutes=30, memo=memo,
-                fingerprint=rules.fingerprint(["award", [p.as_dict() for p in postings], 30, memo]),
-                actor="test", unit_id=community.id, reverses=None, at=clock.advance(seconds=1),
-            )
-        )
-        deltas.update(dict(rules.guarded_deltas(postings)))
+        movement = Movement(f"crash:{i}", "award", postings, minutes=30, memo=f"第{i}次", actor="test", unit_id=community.id)
+        chunk.append(ledger.journal.transaction(movement, at=clock.advance(seconds=1)))
         if len(chunk) == 100 or i == TRANSACTIONS - 1:
-            ledger.save(*chunk, balance_deltas=sorted(deltas.items()))
-            chunk, deltas = [], Counter()
+            ledger.journal.commit(*chunk, grouped=False)
+            chunk = []
 
 
 def position(services, projection: str = "accounts") -> int:  # type: ignore[no-untyped-def]
