@@ -10,6 +10,7 @@ from ledger.application import Ledger
 from ledger.batches.service import BatchService
 from ledger.cards.service import Cards
 from ledger.clock import Clock
+from ledger.roster.service import RosterService
 from merchants.application import Alliance
 from ops.settings import Settings
 from projections.base import Follower
@@ -33,6 +34,7 @@ class Services:
     alliance: Alliance  # the merchant alliance
     attendance: Attendance  # activities and scans
     cards: Cards  # member cards, PINs and sign-in links
+    roster: RosterService  # roster imports (registrations through the logged ledger)
     commands: CommandLog
 
     def catch_up(self) -> None:

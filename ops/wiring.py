@@ -14,6 +14,7 @@ from api.instrumented import LoggedAlliance, LoggedAttendance, LoggedBatches, Lo
 from ledger.application import Ledger
 from ledger.batches.service import BatchService
 from ledger.cards.service import Cards
+from ledger.roster.service import RosterService
 from ledger.activities.service import Attendance
 from ledger.clock import Clock, SystemClock
 from ledger.store import ledger_env
@@ -53,10 +54,12 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     # runner): the services handed out are wrapped once, here; among themselves they call the plain ones.
     commands = CommandLog()
     batches.on_chunk = commands.batch_chunk
+    logged_ledger = logged(LoggedLedger, ledger, commands)
     return Services(
-        settings=settings, clock=clock, ledger=logged(LoggedLedger, ledger, commands), db=db, followers=followers,
+        settings=settings, clock=clock, ledger=logged_ledger, db=db, followers=followers,
         batches=logged(LoggedBatches, batches, commands), alliance=logged(LoggedAlliance, alliance, commands),
         attendance=logged(LoggedAttendance, attendance, commands), cards=Cards(ledger, settings.signing_key()),
+        roster=RosterService(logged_ledger),  # its registrations are commands of the logged ledger
         commands=commands,
     )
 

@@ -39,7 +39,7 @@ BODY_DOC: dict[str, Any] = {
 
 
 def get_rosters(services: ServicesDep) -> RosterService:
-    return RosterService(services.ledger)
+    return services.roster
 
 
 RostersDep = Annotated[RosterService, Depends(get_rosters)]
