@@ -1,4 +1,4 @@
-"""Admins: organizer tokens, the list of every token, revocation."""
+"""Admins: organizer tokens, the list of every token, revocation; any token: who am I."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from api.deps import AdminPrincipal, LedgerDep, ZoneDep
+from api.deps import AdminPrincipal, CurrentPrincipal, LedgerDep, ZoneDep
 from api.problems import responses
 from api.tokens import views
-from api.tokens.schemas import IssuedTokenOut, OrganizerIn, TokenList, TokenOut
+from api.tokens.schemas import IssuedTokenOut, OrganizerIn, PrincipalOut, TokenList, TokenOut
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
@@ -44,3 +44,16 @@ def list_tokens(principal: AdminPrincipal, ledger: LedgerDep, zone: ZoneDep) -> 
 )
 def revoke_token(token_id: UUID, principal: AdminPrincipal, ledger: LedgerDep, zone: ZoneDep) -> TokenOut:
     return views.token(ledger.revoke_token(token_id), zone)
+
+
+@router.get(
+    "/me/principal",
+    response_model=PrincipalOut,
+    responses=responses(401, 403),
+    tags=["auth"],
+    summary="Who am I: the calling token's role, name, units and subject (any token; never the secret)",
+)
+def my_principal(principal: CurrentPrincipal) -> PrincipalOut:
+    t = principal.token
+    return PrincipalOut(id=principal.id, role=principal.role, name=str(t.name), unit_ids=principal.unit_ids,
+                        subject_id=principal.subject_id)

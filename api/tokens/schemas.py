@@ -34,3 +34,13 @@ class IssuedTokenOut(TokenOut):
 
 class TokenList(Out):
     items: list[TokenOut]
+
+
+class PrincipalOut(Out):
+    """Who the calling token is (never its secret)."""
+
+    id: UUID = Field(description="the token's id")
+    role: str = Field(description="`admin`, `organizer`, `volunteer` or `merchant`")
+    name: str
+    unit_ids: list[UUID] = Field(description="an organizer's units (and everything below them)")
+    subject_id: UUID | None = Field(description="the volunteer or the shop a volunteer's or merchant's token is for")

@@ -203,6 +203,7 @@ CASES = [
     Case("move unit", "POST", lambda w: (f"/v1/units/{w.fresh_building()}/move", {"parent_id": str(w.units["compound_a"])}), ADMIN_ONLY),
     Case("create organizer", "POST", fixed("/v1/organizers", lambda w: {"name": "O", "unit_ids": [str(w.units["community_a"])]}), created(ADMIN_ONLY)),
     Case("list tokens", "GET", fixed("/v1/tokens"), ADMIN_ONLY),
+    Case("who am I", "GET", fixed("/v1/me/principal"), (*UNAUTH, OK, OK, OK, OK, OK, OK)),
     Case("revoke token", "DELETE", lambda w: (f"/v1/tokens/{w.fresh_token()}", None), ADMIN_ONLY),
     Case("events", "GET", fixed("/v1/events?limit=5"), ADMIN_ONLY),
     Case("register volunteer", "POST", fixed("/v1/volunteers", lambda w: {"name": "V", "unit_id": str(w.units["building_a"])}), created(STAFF_IN_SCOPE)),

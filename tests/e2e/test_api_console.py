@@ -134,3 +134,20 @@ def test_search_pages(town: Any) -> None:
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_cursor"
     # LIKE's own characters are searched as text
     assert town.client.get("/v1/volunteers", params={"q": "%"}, headers=town.headers("org_in")).json()["items"] == []
+
+
+def test_who_am_i_for_every_kind_of_token(town: Any) -> None:
+    """The console learns the caller's role from GET /v1/me/principal (never by probing admin routes)."""
+    seen = {}
+    for role in ("admin", "org_in", "vol_own", "merchant"):
+        r = town.client.get("/v1/me/principal", headers=town.headers(role))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert "secret" not in body and town.secrets[role] not in r.text  # never the secret
+        seen[role] = body
+    assert seen["admin"]["role"] == "admin" and seen["admin"]["unit_ids"] == []
+    assert seen["org_in"]["role"] == "organizer" and seen["org_in"]["name"] == "org in"
+    assert seen["org_in"]["unit_ids"] == [str(town.units["community_a"])] and seen["org_in"]["subject_id"] is None
+    assert (seen["vol_own"]["role"], seen["vol_own"]["subject_id"]) == ("volunteer", str(town.vol_own))
+    assert (seen["merchant"]["role"], seen["merchant"]["subject_id"]) == ("merchant", str(town.merchant))
+    assert town.client.get("/v1/me/principal").status_code == 401

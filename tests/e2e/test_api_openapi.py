@@ -18,6 +18,7 @@ CONTRACT = {
     ("post", "/v1/units/{unit_id}/move"),
     ("post", "/v1/organizers"),
     ("get", "/v1/tokens"),
+    ("get", "/v1/me/principal"),
     ("delete", "/v1/tokens/{token_id}"),
     ("get", "/v1/events"),
     ("post", "/v1/volunteers"),
