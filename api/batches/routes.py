@@ -183,11 +183,13 @@ def get_batch(
     response_class=Response,
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "every refused line"},
                **responses(401, 403, 404, 422)},
-    summary="The refused lines of a batch (and of its reversals) as CSV, for Excel",
+    summary="The refused lines of a batch (and of its reversals) as CSV, for Excel: each line's own columns "
+    "as written, then its line number, the reason's code and the reason in words",
 )
-def get_batch_report(batch: VisibleBatch) -> Response:
+def get_batch_report(batch: VisibleBatch, batches: BatchesDep) -> Response:
+    lines = [int(r[0]) for r in batch.refused] + [int(r[0]) for r in batch.reversal_refused]
     return Response(
-        refused_csv(batch),
+        refused_csv(batch, batches.lines_as_written(batch, lines) if lines else None),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="batch-{batch.id}-refused.csv"'},
     )

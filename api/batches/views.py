@@ -34,13 +34,41 @@ def batch_out(b: Batch, zone: ZoneInfo, *, refused_limit: int = 1000) -> BatchOu
     )
 
 
-def refused_csv(batch: Batch) -> str:
-    """Every refused line of the batch and of its reversals: UTF-8 with a byte-order mark and CRLF lines."""
+# The reason in words for the street office (the code and the ledger's English message stay beside it).
+REASON_WORDS: dict[str, str] = {
+    "malformed_line": "这一行无法读取", "missing_volunteer": "缺少会员号或志愿者ID", "unknown_volunteer": "找不到这位志愿者",
+    "volunteer_out_of_scope": "这位志愿者不在您的管辖范围", "invalid_points": "积分应为正整数", "points_above_cap": "积分超过每行上限",
+    "invalid_minutes": "时长应为 0 或正整数", "invalid_line_key": "序号不合规", "invalid_memo": "备注太长或含控制字符",
+    "duplicate_line": "与文件中前面的行重复", "already_paid": "这一行之前已经发放过",
+    "points_spent": "志愿者已花掉这些积分", "not_credited": "这一行没有发放过", "already_reversed": "这一行已经撤销过",
+}
+Written = tuple[list[str], dict[int, list[str]]]
+
+
+def reason_words(code: str, message: str) -> str:
+    words = REASON_WORDS.get(code.removeprefix("reversal:"))
+    return f"{words} / {message}" if words else message
+
+
+def refused_csv(batch: Batch, written: Written | None) -> str:
+    """Every refused line of the batch and of its reversals, for a spreadsheet (UTF-8 with a
+    byte-order mark, CRLF lines): each line's own columns as written, in the file's header order,
+    then its line number, the reason's code and the reason in words. Fixed, the same file can be
+    uploaded again (the report columns are not batch columns, and an earlier report's are dropped).
+    ``written`` is None when the file is no longer on this server: then the report columns only."""
+    header, cells = written or ([], {})
+    keep = [i for i, h in enumerate(header) if h.strip() not in REPORT_COLUMNS]
+    width = len(header)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(REPORT_COLUMNS)
-    for line, code, message in batch.refused:
-        w.writerow([line, code, message])
-    for line, code, message in batch.reversal_refused:
-        w.writerow([line, f"reversal:{code}", message])
+    w.writerow([header[i] for i in keep] + REPORT_COLUMNS)
+    rows = [(line, code, message) for line, code, message in batch.refused]
+    rows += [(line, f"reversal:{code}", message) for line, code, message in batch.reversal_refused]
+    for line, code, message in rows:
+        own = cells.get(int(line), [])
+        words = reason_words(str(code), str(message))
+        if any(c.strip() for c in own[width:]):
+            words += "（多余的列 extra cells: " + ", ".join(own[width:]) + "）"
+        padded = own[:width] + [""] * (width - len(own[:width]))
+        w.writerow([padded[i] for i in keep] + [line, code, words])
     return "\ufeff" + out.getvalue()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,58 @@ def _ndjson_records(path: Path, encoding: str) -> Iterator[tuple[int, dict[str, 
                 yield number, None
                 continue
             yield number, {HEADERS[k]: v for k, v in ((normalise_header(str(k)), v) for k, v in obj.items()) if k in HEADERS}
+
+
+def lines_as_written(path: Path, fmt: str, encoding: str, wanted: Iterable[int]) -> tuple[list[str], dict[int, list[str]]]:
+    """The file's header as written and the cells of the wanted lines as written, by the same line
+    numbers ``records`` gives (a refused line's own values, to hand back to the organizer).
+
+    CSV: the header row, and each wanted record's cells (none for a line the CSV reader cannot
+    read). JSON lines: the names of the wanted objects in the order first met, and their values
+    (strings as written, anything else as JSON). Streamed; only the wanted lines are kept.
+    """
+    want = set(wanted)
+    found: dict[int, list[str]] = {}
+    if fmt == CSV:
+        with path.open(encoding=encoding, newline="") as f:
+            reader = csv.reader(f)
+            try:
+                header = [h.lstrip("\ufeff") for h in next(reader)]
+            except (StopIteration, csv.Error):
+                return [], {}
+            while want - found.keys():
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    if reader.line_num in want:
+                        found[reader.line_num] = []
+                    continue
+                if reader.line_num in want:
+                    found[reader.line_num] = row
+        return header, found
+    names: dict[str, None] = {}
+    objects: dict[int, dict[str, Any]] = {}
+    with path.open(encoding=encoding, newline="\n") as f:
+        for number, text in enumerate(f, start=1):
+            if number not in want:
+                continue
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                obj = None
+            objects[number] = obj if isinstance(obj, dict) else {}
+            names.update(dict.fromkeys(str(k) for k in objects[number]))
+    header = list(names)
+    for number, obj in objects.items():
+        values = {str(k): v for k, v in obj.items()}
+        found[number] = [_as_written(values[h]) if h in values else "" for h in header]
+    return header, found
+
+
+def _as_written(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def inspect(path: Path, fmt: str) -> tuple[str, int]:

@@ -31,7 +31,7 @@ from eventsourcing.utils import get_topic
 from ledger import rules
 from ledger.accounts import Posting, issuing_account, volunteer_account
 from ledger.application import Ledger
-from ledger.batches.files import MEDIA_TYPES, inspect, records
+from ledger.batches.files import MEDIA_TYPES, inspect, lines_as_written, records
 from ledger.batches.rules import BATCH, BATCH_REVERSAL, CHUNK_LINES, DEFAULT_CAP, Line, Refusal, batch_fingerprint, duplicate_key, paid_key, parse_line, refusal
 from ledger.batches.domain import Batch
 from ledger.batches.errors import BatchFileMissing, BatchRunning
@@ -181,6 +181,15 @@ class BatchService:
     def get(self, batch_id: UUID) -> Batch:
         """Raises NotFound."""
         return self.ledger.load(Batch, batch_id, "batch")
+
+    def lines_as_written(self, batch: Batch, lines: Iterable[int]) -> tuple[list[str], dict[int, list[str]]] | None:
+        """The header of the batch's file and the given lines' cells, as written (``files.lines_as_written``);
+        None when this server no longer holds the file as it was uploaded."""
+        try:
+            path = self._checked_file(batch)
+        except BatchFileMissing:
+            return None
+        return lines_as_written(path, batch.source["format"], batch.source["encoding"], lines)
 
     # ------------------------------------------------------------------ running
 

@@ -222,3 +222,95 @@ def test_json_lines_gb18030_scope_reversal_and_refusals(town: Any) -> None:
                   headers={**org, "Content-Type": "text/csv"}).status_code == 422  # no title
     assert town.head() == head
     assert verify(town.services).ok
+
+
+def report_rows(response: Any) -> list[list[str]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.content.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: a spreadsheet opens it as such
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def test_refused_csv_gives_back_each_line_as_written(town: Any) -> None:
+    """refused.csv carries each refused line's own columns, in the file's header order, plus its
+    line number, the reason's code and the reason in words; fixed, it is uploaded again and every
+    line is paid once."""
+    c, org = town.client, town.headers("org_in")
+    vols = seed_volunteers(town, 3, "building_a")
+    outside = seed_volunteers(town, 1, "community_b")
+    params = {"unit_id": str(town.units["community_a"]), "title": "三月学雷锋", "cap": 50}
+    header = ["备注", "积分", "会员号", "序号", "时长(分钟)"]  # the file's own order, not the batch's
+    rows = [
+        ["扫楼道", "10", vols[0].member_no, "L1", "60"],
+        ["陪老人聊天, 读报", "abc", vols[1].member_no, "L2", "30"],  # points as written: abc
+        ["搬年货", "12", "QH-无此人", "L3", ""],
+        ["修自行车", "80", vols[2].member_no, "L4", "90"],  # above the cap of 50
+        ["送菜", "5", outside[0].member_no, "L5", ""],  # outside the organizer's units
+        ["清扫", "7", vols[2].member_no, "L6", "", "多余"],  # a surplus cell
+    ]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([header, *rows])
+    r = c.post("/v1/batches", params=params, content=out.getvalue().encode("gb18030"), headers={**org, "Content-Type": "text/csv"})
+    assert r.status_code == 201, r.text
+    b = r.json()
+    assert b["accepted"] == 1 and [x["line"] for x in b["refused"]] == [3, 4, 5, 6, 7]
+
+    got = report_rows(c.get(b["report_csv"], headers=org))
+    assert got[0] == [*header, "行号 line", "原因代码 code", "原因 reason"]
+    body = {int(row[5]): row for row in got[1:]}
+    assert sorted(body) == [3, 4, 5, 6, 7]
+    assert body[3][:5] == rows[1] and body[3][6] == "invalid_points" and body[3][7].startswith("积分应为正整数")
+    assert body[4][:5] == rows[2] and body[4][6] == "unknown_volunteer" and "找不到这位志愿者" in body[4][7]
+    assert body[5][:5] == rows[3] and body[5][6] == "points_above_cap"
+    assert body[6][:5] == rows[4] and body[6][6] == "volunteer_out_of_scope"
+    assert body[7][:5] == rows[5][:5] and body[7][6] == "malformed_line" and "多余" in body[7][7]
+    assert c.get(b["report_csv"], headers=town.headers("org_out")).status_code == 403
+
+    # The organizer fixes the rows it can in the report itself and uploads just them again.
+    fixed = [got[0]]
+    for row in got[1:]:
+        row = list(row)
+        if row[6] == "invalid_points":
+            row[1] = "8"
+        elif row[6] == "points_above_cap":
+            row[1] = "50"
+        elif row[6] == "malformed_line":
+            pass  # the surplus cell is gone from the report: the line reads as written now
+        else:
+            continue
+        fixed.append(row)
+    again_text = io.StringIO()
+    csv.writer(again_text, lineterminator="\r\n").writerows(fixed)
+    again = c.post("/v1/batches", params=params, content=("\ufeff" + again_text.getvalue()).encode(),
+                   headers={**org, "Content-Type": "text/csv"})
+    assert again.status_code == 201, again.text
+    assert (again.json()["accepted"], again.json()["points"], again.json()["refused"]) == (3, 8 + 50 + 7, [])
+    town.services.catch_up()
+    balances = [c.get(f"/v1/volunteers/{v.id}/account", headers=org).json()["balance"] for v in vols]
+    assert balances == [10, 8, 57]  # every line paid once
+
+    # A refusal of the fixed file's own: the report drops the earlier report columns, no doubles.
+    third = c.post("/v1/batches", params=params, content=("\ufeff" + again_text.getvalue()).encode() + b"\r\n",
+                   headers={**org, "Content-Type": "text/csv"}).json()
+    assert [x["code"] for x in third["refused"]] == ["already_paid"] * 3
+    assert report_rows(c.get(third["report_csv"], headers=org))[0] == got[0]
+
+
+def test_refused_csv_of_json_lines_and_of_a_reversal(town: Any) -> None:
+    c, org = town.client, town.headers("org_in")
+    vols = seed_volunteers(town, 2, "building_a")
+    ndjson = "\n".join([
+        f'{{"member_no": "{vols[0].member_no}", "points": 10, "line_key": "a"}}',
+        f'{{"member_no": "{vols[1].member_no}", "points": 10, "line_key": "b", "memo": "扫雪"}}',
+        '{"member_no": "QH-nobody", "points": 4, "memo": "送餐"}',
+    ]).encode()
+    b = c.post("/v1/batches", params={"unit_id": str(town.units["community_a"]), "title": "扫雪"}, content=ndjson,
+               headers={**org, "Content-Type": "application/x-ndjson"}).json()
+    town.spend(vols[1].id, 6)
+    assert c.post(f"/v1/batches/{b['id']}/reversal", headers=org).json()["reversed"] == [1]
+    got = report_rows(c.get(b["report_csv"], headers=org))
+    # names in the order the refused lines first use them, values as written
+    assert got[0] == ["member_no", "points", "line_key", "memo", "行号 line", "原因代码 code", "原因 reason"]
+    assert got[1][:6] == ["QH-nobody", "4", "", "送餐", "3", "unknown_volunteer"]
+    assert got[2][:6] == [vols[1].member_no, "10", "b", "扫雪", "2", "reversal:points_spent"]
+    assert got[2][6].startswith("志愿者已花掉这些积分")
