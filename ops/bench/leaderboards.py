@@ -6,7 +6,8 @@ the buildings, and ``--events`` posting events (credits, and one in fifty a reve
 earlier credit) spread over one year, saved a thousand per transaction with the balance guard's
 deltas, exactly as ``Ledger.post`` records them.
 
-Catch-up, in the same run, against:
+Catch-up from the postings table (the path now), in the same run, against:
+- the path before it (each run's events' JSON decoded in the server, ``from_json``);
 - reading the same notifications and decoding them, without applying them: through the
   library (notification objects and mapper), and with this projection's own SQL reader;
 - the straightforward build: one transaction per event (one row upserted and the tracking
@@ -156,18 +157,20 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
 
 
-def _decode_floor(ledger: Any, db: Any, zone: str) -> float:
-    """Seconds to decode every transaction's postings in PostgreSQL, as a catch-up step does,
-    and only add them up: the least the SQL path pays to read the log."""
+def _decode_floor(ledger: Any, db: Any, zone: str, *, from_json: bool) -> float:
+    """Seconds to read every transaction's postings in PostgreSQL, as a catch-up step does, and
+    only add them up: from the postings table's columns, or (``from_json``) decoding the events'
+    JSON as the path before it did. The least the SQL path pays to read the log."""
     from projections.leaderboards.apply import RECORDED
-    from projections.leaderboards.sql import POSTINGS_SQL
+    from projections.leaderboards.sql import JSON_POSTINGS_SQL, POSTINGS_SQL
     from projections.rawlog import RawLog
 
+    raw = RawLog(ledger, postgres=True)
+    source = (JSON_POSTINGS_SQL if from_json else POSTINGS_SQL).format(events=raw.table, postings=raw.postings)
     # every column is used, so the planner computes each (an unused one it would skip)
     sql = (
         "SELECT count(*) AS n, sum(earned) AS e, sum(redeemed) AS r, sum(own) AS o, sum(tmin) AS m, "
-        "max(d) AS d, max(vid) AS v, max(issuer) AS i "
-        f"FROM ({POSTINGS_SQL.format(events=RawLog(ledger, postgres=True).table)}) AS p"
+        f"max(d) AS d, max(vid) AS v, max(issuer) AS i FROM ({source}) AS p"
     )
     with db.transaction() as tx:
         tx.execute("SET LOCAL jit = off")
@@ -275,19 +278,29 @@ def bench_leaderboards(
         rows.append(_row("this projection fed 1 event per txn", done, time.perf_counter() - t0, note="sample"))
         follower.batch_size = batch_size
 
+        projection = follower.projection
+        if store == "PostgreSQL":  # the path before the postings table, in the same run
+            typer.echo("catching up the old way (JSON decoded in the server) …", err=True)
+            projection.from_json = True
+            t0 = time.perf_counter()
+            n = follower.rebuild()
+            rows.append(_row(f"before: catch-up decoding the events' JSON in SQL, {batch_size} per txn", n, time.perf_counter() - t0))
+            projection.from_json = False
         typer.echo("catching up …", err=True)
         t0 = time.perf_counter()
         n = follower.rebuild()  # from scratch: drops the sample's rows, replays the whole log
         catch_up_s = time.perf_counter() - t0
         with svc.db.read() as tx:
             board_rows = sum(int(tx.one(f"SELECT COUNT(*) AS n FROM {t}")["n"]) for t in ("lb_seg", "lb_moved"))  # type: ignore[index]
-        rows.append(_row(f"leaderboards catch-up, {batch_size} per txn", n, catch_up_s, note=f"{board_rows:,} board rows"))
+        rows.append(_row(f"leaderboards catch-up from the postings table, {batch_size} per txn", n, catch_up_s, note=f"{board_rows:,} board rows"))
         if store == "PostgreSQL":
             with svc.db.transaction() as tx:
                 for table in follower.projection.tables:
                     tx.execute(f"ANALYZE {table}")
-            s = _decode_floor(ledger, svc.db, svc.settings.zone.key)
-            rows.append(_row("floor: decode every posting in SQL, no writes", events, s))
+            s = _decode_floor(ledger, svc.db, svc.settings.zone.key, from_json=True)
+            rows.append(_row("floor: decode every posting's JSON in SQL, no writes", events, s))
+            s = _decode_floor(ledger, svc.db, svc.settings.zone.key, from_json=False)
+            rows.append(_row("floor: read every postings row in SQL, no writes", events, s))
             seg_rows, s = _write_floor(svc.db)
             rows.append(_row("floor: write lb_seg's final rows in bulk, indexes after", seg_rows, s, note="rows"))
 
