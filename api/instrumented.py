@@ -15,6 +15,7 @@ from uuid import UUID
 
 from ledger.activities.rules import CREDITED
 from ledger.activities.service import CHECK_IN, CHECK_OUT, ScanResult
+from ledger.activities.service import CHECKED_OUT as ORGANIZER_CHECKED_OUT
 
 from api.commands import CommandLog
 
@@ -81,6 +82,19 @@ class LoggedAttendance(Wrapped):
     def scan_code(self, code: str, volunteer_id: UUID, **kw: Any) -> ScanResult:
         return self._scanned(lambda: self.inner.scan_code(code, volunteer_id, **kw), volunteer_id)
 
+    def scan_at(self, activity_id: UUID, volunteer_id: UUID, at: Any, **kw: Any) -> Any:
+        """An organizer's scan (maybe offline): its outcome, where it came from, and the points a
+        check-out credited at once (a correction's new figure is counted by its own outcome)."""
+        with self.log.command(
+            "organizer_scan", activity_id=activity_id, volunteer_id=volunteer_id, offline=kw.get("offline", False),
+            device=kw.get("device", ""),
+        ) as c:
+            r = self.inner.scan_at(activity_id, volunteer_id, at, **kw)
+            c.done(r.outcome)
+            if r.outcome == ORGANIZER_CHECKED_OUT and r.attendance.status == CREDITED:
+                c.credited("organizer_scan", r.attendance.points)
+        return r
+
     def decide(self, activity_id: UUID, volunteer_ids: Sequence[UUID], approve: bool, **kw: Any) -> Any:
         with self.log.command("approval", activity_id=activity_id, decision="approve" if approve else "reject") as c:
             records = self.inner.decide(activity_id, volunteer_ids, approve, **kw)
@@ -116,6 +130,20 @@ class LoggedAlliance(Wrapped):
             c.done("paid", merchant_id=merchant_id, redemption_id=result.redemption.id)
             c.redeemed("payment", result.redemption.points, replayed=result.replayed)
         return result
+
+    def pay_by_card(self, merchant_id: UUID, card_code: object, pin: object, request_key: str, **kw: Any) -> Any:
+        """Neither the card code nor the PIN goes into the line: the volunteer is named once known."""
+        with self.log.command("card_payment", merchant_id=merchant_id, offer_id=kw.get("offer_id")) as c:
+            result = self.inner.pay_by_card(merchant_id, card_code, pin, request_key, **kw)
+            c.done("paid", redemption_id=result.redemption.id, volunteer_id=result.redemption.volunteer_id)
+            c.redeemed("card_payment", result.redemption.points, replayed=result.replayed)
+        return result
+
+    def set_card_cap(self, unit_id: UUID, daily_cap: int, **kw: Any) -> Any:
+        with self.log.command("card_cap", unit_id=unit_id, daily_cap=daily_cap) as c:
+            cap = self.inner.set_card_cap(unit_id, daily_cap, **kw)
+            c.done("set")
+        return cap
 
     def reverse(self, redemption_id: UUID, **kw: Any) -> Any:
         with self.log.command("redemption_reversal", redemption_id=redemption_id) as c:

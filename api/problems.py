@@ -119,6 +119,7 @@ LEDGER_ERRORS: Mapping[type[le.LedgerError], tuple[int, str, str]] = {
     me.NotYourOffer: (403, "forbidden", "Not allowed"),
     me.OfferUnavailable: (409, "offer_unavailable", "Offer unavailable"),
     me.LimitReached: (409, "limit_reached", "Limit reached"),
+    me.CardLimitReached: (409, "card_limit_reached", "Daily cap on card payments reached"),
     # activities and scans (ledger.activities)
     activity_errors.CodeWrongActivity: (422, "code_wrong_activity", "Code for another activity"),
     activity_errors.ActivityClosed: (409, "activity_closed", "Activity closed"),
@@ -127,6 +128,10 @@ LEDGER_ERRORS: Mapping[type[le.LedgerError], tuple[int, str, str]] = {
     activity_errors.ActivityNotOver: (409, "activity_not_over", "Activity not over"),
     activity_errors.AlreadyCheckedOut: (409, "already_checked_out", "Already checked out"),
     activity_errors.NotPending: (409, "not_pending", "Not waiting for approval"),
+    activity_errors.ScanTooEarly: (422, "scan_too_early", "Scan made before the activity opened"),
+    activity_errors.ScanTooLate: (422, "scan_too_late", "Scan made after the activity closed"),
+    activity_errors.ScanInFuture: (422, "scan_in_future", "Scan stamped in the future"),
+    activity_errors.SyncTooLate: (422, "sync_too_late", "Offline scan synced too late"),
     # welfare-day batches (ledger.batches)
     batch_errors.BadBatchFile: (422, "invalid_batch_file", "Batch file cannot be read"),
     batch_errors.BatchTooLarge: (413, "batch_too_large", "Batch too large"),

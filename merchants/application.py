@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,12 +21,13 @@ from ledger import codes
 from ledger import rules as ledger_rules
 from ledger.accounts import Posting, merchant_account, volunteer_account
 from ledger.application import IssuedToken, Ledger
+from ledger.cards.service import Cards
 from ledger.domain import LedgerTransaction
 from ledger.errors import AlreadyReversed, ConcurrentChange, IdempotencyConflict, InvalidRequest, NotFound
 from ledger.journal import Movement, PostingResult, attempts
 
 from merchants import rules
-from merchants.domain import LimitSlot, Merchant, Offer, Redemption
+from merchants.domain import CardDay, CardPolicy, LimitSlot, Merchant, Offer, Redemption
 from merchants.errors import CodeUsed, LimitReached, MerchantSuspended, NotYourOffer, OfferUnavailable
 
 REDEMPTION = "redemption"
@@ -33,7 +35,7 @@ REDEMPTION = "redemption"
 # another process is refused within a second (one made here, at once).
 MERCHANT_CACHE_SECONDS = 1.0
 _NAMES_MAX = 100_000
-VIA_PAY_CODE, VIA_MERCHANT_CODE = "pay_code", "merchant_code"
+VIA_PAY_CODE, VIA_MERCHANT_CODE, VIA_CARD = "pay_code", "merchant_code", "card"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class Alliance:
         self.grouped = group_commit
         self._merchants: dict[UUID, tuple[float, Merchant]] = {}
         self._names: dict[UUID, str] = {}
+        # Card payments check the card's PIN (wrong ones count towards the card's lock).
+        self.cards = Cards(ledger, signing_key)
 
     @property
     def clock(self) -> Any:
@@ -236,6 +240,72 @@ class Alliance:
             via=VIA_MERCHANT_CODE, code_expires=None, actor=actor, replay_allowed=True,
         )
 
+    def pay_by_card(
+        self,
+        merchant_id: UUID,
+        card_code: object,
+        pin: object,
+        request_key: str,
+        *,
+        points: int | None = None,
+        offer_id: UUID | None = None,
+        actor: str = "",
+    ) -> RedemptionResult:
+        """A till takes a volunteer's printed member card and the PIN they type: the PIN is
+        checked like a sign-in (a wrong one counts towards the card's lock), the day's card
+        payments stay within the cap of the volunteer's unit, and the points move like a pay
+        code's. ``request_key`` (the till's Idempotency-Key) names the payment: the same key
+        again gives the first result. The PIN is never stored nor logged.
+
+        Raises CodeInvalid, CardRevoked, CardLocked, PinWrong, CardLimitReached, IdempotencyConflict,
+        and what ``redeem`` raises but the pay code's errors.
+        """
+        volunteer_id, serial = self.cards.read_code(card_code)
+        if self.cards.find(volunteer_id) is None:
+            raise codes.CodeInvalid("this code names no member card")
+        self.cards.check_pin(volunteer_id, serial, pin)
+        cap = self.card_cap(self.ledger.get_volunteer(volunteer_id).unit_id)
+
+        def hold(amount: int, redemption_id: UUID, now: datetime) -> list[Any]:
+            day = rules.period_key(now, self.zone, rules.DAY)
+            record = self.ledger.find(CardDay, CardDay.create_id(volunteer_id, day))
+            if record is None:
+                rules.check_card_spend(0, amount, cap)
+                return [CardDay(volunteer_id=volunteer_id, day=day, points=amount, redemption_id=redemption_id)]
+            record.spend(amount, redemption_id, cap)
+            return [record]
+
+        result = self._spend(
+            rules.card_key(merchant_id, request_key), merchant_id, volunteer_id, points, offer_id,
+            via=VIA_CARD, code_expires=None, actor=actor, replay_allowed=True, hold=hold,
+        )
+        if result.redemption.volunteer_id != volunteer_id:
+            raise IdempotencyConflict("this idempotency key was already used for another card")
+        return result
+
+    def card_cap(self, unit_id: UUID) -> int:
+        """Points a volunteer of ``unit_id`` may pay by card in a day. Raises NotFound (unit)."""
+        policies = [self.ledger.find(CardPolicy, CardPolicy.create_id(u)) for u in self.ledger.unit_ancestry(unit_id)]
+        return rules.card_cap_of([p.daily_cap if p is not None else None for p in policies])
+
+    def set_card_cap(self, unit_id: UUID, daily_cap: int, *, by: str = "") -> int:
+        """The daily cap on card payments for the unit and the units below it that set none.
+        Raises NotFound (unit), InvalidRequest, ConcurrencyExhausted."""
+        self.ledger.get_unit(unit_id)
+        rules.check_card_cap(daily_cap)
+        for _ in attempts("changes"):
+            policy = self.ledger.find(CardPolicy, CardPolicy.create_id(unit_id))
+            if policy is None:
+                policy = CardPolicy(unit_id=unit_id, daily_cap=daily_cap, by=by, at=self.clock.now())
+            else:
+                policy.change(daily_cap, by, self.clock.now())
+            try:
+                self.ledger.journal.commit(policy, grouped=False)
+            except ConcurrentChange:
+                continue
+            return daily_cap
+        raise AssertionError("unreachable")
+
     def _spend(
         self,
         key: str,
@@ -248,7 +318,10 @@ class Alliance:
         code_expires: int | None,
         actor: str,
         replay_allowed: bool,
+        hold: Callable[[int, UUID, datetime], list[Any]] | None = None,
     ) -> RedemptionResult:
+        """``hold``: (points, redemption id, now) → more aggregates saved with the payment (a
+        card's daily cap); it raises to refuse."""
         if (points is None) == (offer_id is None):
             raise InvalidRequest("give either points or an offer")
         if points is not None:
@@ -260,7 +333,8 @@ class Alliance:
         fingerprint = ledger_rules.fingerprint(["redeem", str(merchant_id), points, str(offer_id) if offer_id else None])
         for attempt in attempts("redemptions"):
             # A points-only first attempt skips the look-up: a used code conflicts in the save.
-            prior = self.ledger.find(Redemption, redemption_id) if attempt or offer_id is not None else None
+            looked = attempt or offer_id is not None or hold is not None  # a hold could refuse a replay
+            prior = self.ledger.find(Redemption, redemption_id) if looked else None
             if prior is not None:
                 return self._replayed(prior, fingerprint, actor, replay_allowed)
             now = self.clock.now()
@@ -279,6 +353,8 @@ class Alliance:
                     slot = self._claim_slot(offer, volunteer_id, redemption_id, now)
                     extra.append(slot)
                     slot_id = slot.id
+            if hold is not None:
+                extra += hold(amount, redemption_id, now)
             txn_id = LedgerTransaction.create_id(key)
             redemption = Redemption(
                 key=key, merchant_id=merchant_id, volunteer_id=volunteer_id, offer_id=offer_id, title=title,
@@ -294,7 +370,7 @@ class Alliance:
             except ConcurrentChange:
                 continue  # lost a race on the offer's stock or a limit slot: decide again
             except IdempotencyConflict:
-                if via == VIA_MERCHANT_CODE:
+                if via != VIA_PAY_CODE:
                     raise
                 raise CodeUsed("this code was already used", redemption_id=str(redemption_id)) from None
             if result.replayed:

@@ -142,6 +142,58 @@ class LimitSlot(Aggregate):
         self.holder = None
 
 
+class CardPolicy(Aggregate):
+    """A unit's rule for card payments (card + PIN at a till): the points one volunteer may pay
+    by card in a day. It applies to the unit and every unit below that sets none of its own."""
+
+    @staticmethod
+    def create_id(unit_id: UUID) -> UUID:
+        return uuid5(NAMESPACE, f"cardpolicy:{unit_id.hex}")
+
+    @event("Set")
+    def __init__(self, unit_id: UUID, daily_cap: int, by: str, at: datetime) -> None:
+        self.unit_id = unit_id
+        self.daily_cap = daily_cap
+        self.by = by
+        self.set_at = at
+
+    def change(self, daily_cap: int, by: str, at: datetime) -> None:
+        if daily_cap != self.daily_cap:
+            self._changed(daily_cap=daily_cap, by=by, at=at)
+
+    @event("Changed")
+    def _changed(self, daily_cap: int, by: str, at: datetime) -> None:
+        self.daily_cap = daily_cap
+        self.by = by
+        self.set_at = at
+
+
+class CardDay(Aggregate):
+    """What one volunteer paid by card on one local day. Saved with every card payment, so two
+    concurrent payments conflict on its version and the cap holds without a lock."""
+
+    @staticmethod
+    def create_id(volunteer_id: UUID, day: str) -> UUID:
+        return uuid5(NAMESPACE, f"cardday:{volunteer_id.hex}:{day}")
+
+    @event("Opened")
+    def __init__(self, volunteer_id: UUID, day: str, points: int, redemption_id: UUID) -> None:
+        self.volunteer_id = volunteer_id
+        self.day = day
+        self.spent = points
+        self.redemptions = [redemption_id]
+
+    def spend(self, points: int, redemption_id: UUID, cap: int) -> None:
+        """Raises CardLimitReached."""
+        rules.check_card_spend(self.spent, points, cap)
+        self._spent(points=points, redemption_id=redemption_id)
+
+    @event("Spent")
+    def _spent(self, points: int, redemption_id: UUID) -> None:
+        self.spent += points
+        self.redemptions = [*self.redemptions, redemption_id]
+
+
 class Redemption(Aggregate):
     """Points from a volunteer to a merchant, and the details a statement needs; named after
     the ledger key, so it exists at most once per pay code."""

@@ -32,3 +32,10 @@ class NotYourOffer(LedgerError):
     """A merchant redeeming another merchant's offer."""
 
     code = "forbidden"
+
+
+class CardLimitReached(LedgerError):
+    """Card payments (card + PIN at a till) of this volunteer would pass the day's cap set by
+    their unit."""
+
+    code = "card_limit_reached"

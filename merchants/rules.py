@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -12,7 +13,7 @@ from ledger.codes import CodeExpired, CodeInvalid
 from ledger.errors import InvalidRequest
 from ledger.rules import check_points
 
-from merchants.errors import OfferUnavailable
+from merchants.errors import CardLimitReached, OfferUnavailable
 
 PAY_CODE_SECONDS = 60
 DAY, MONTH = "day", "month"
@@ -31,6 +32,40 @@ def redemption_key(nonce: str) -> str:
 def scan_key(volunteer_id: UUID, request: str) -> str:
     """The ledger key of a payment a volunteer starts by scanning a merchant's code."""
     return f"scanpay:{volunteer_id.hex}:{request}"
+
+
+def card_key(merchant_id: UUID, request: str) -> str:
+    """The ledger key of a card payment: the till's own request key, within its merchant."""
+    return f"cardpay:{merchant_id.hex}:{request}"
+
+
+# ---------------------------------------------------------------- card payments (card + PIN at a till)
+
+# Points a volunteer may pay by card in a day, unless their unit (or the nearest unit above it)
+# sets another cap: a lost card and a watched PIN cost at most this much a day.
+DEFAULT_CARD_DAILY_CAP = 200
+MAX_CARD_DAILY_CAP = 100_000
+
+
+def check_card_cap(cap: object) -> int:
+    """Raises InvalidRequest."""
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap <= MAX_CARD_DAILY_CAP:
+        raise InvalidRequest(f"the daily cap on card payments is 0 to {MAX_CARD_DAILY_CAP} points")
+    return cap
+
+
+def card_cap_of(caps_up_the_tree: Sequence[int | None]) -> int:
+    """The cap of the nearest unit that sets one (the volunteer's own unit first), else the default."""
+    return next((c for c in caps_up_the_tree if c is not None), DEFAULT_CARD_DAILY_CAP)
+
+
+def check_card_spend(spent: int, points: int, cap: int) -> None:
+    """Raises CardLimitReached."""
+    if spent + points > cap:
+        raise CardLimitReached(
+            f"card payments are limited to {cap} points a day; {max(0, cap - spent)} left today",
+            cap=cap, spent=spent, left=max(0, cap - spent),
+        )
 
 
 # ---------------------------------------------------------------- pay codes

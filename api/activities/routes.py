@@ -13,7 +13,11 @@ from ledger.activities.service import Attendance
 from projections import attendance as reads
 from projections.db import Database
 
+from ledger.errors import LedgerError
+
 from api import qr
+from api.cards.views import code_of
+from api.problems import ledger_mapping
 from api.activities import schemas as m
 from api.activities import views
 from api.auth import ADMIN
@@ -182,3 +186,39 @@ def cancel(
 ) -> m.ActivityOut:
     a = att.cancel_activity(activity.id, body.reason if body else "")
     return views.activity(a, row_of(db, a.id), zone)
+
+
+@router.post(
+    "/{activity_id}/offline-scans",
+    response_model=m.CardScansOut,
+    responses=responses(400, 401, 403, 404, 415, 422),
+    summary="Scans of volunteers' member cards by an organizer's device, made now or offline and queued: "
+    "each applied at its own time, each with its own outcome",
+)
+def card_scans(
+    body: m.CardScansIn, activity: VisibleActivity, principal: StaffPrincipal, att: AttendanceDep,
+    services: ServicesDep, zone: ZoneDep,
+) -> m.CardScansOut:
+    """Scans are applied in the order they were made (a volunteer's scans are read in time order
+    anyway, whatever order they arrive in). A refused scan is reported in its row, not as the
+    request's status: the others still land."""
+    results: dict[int, m.CardScanResult] = {}
+    order = sorted(range(len(body.scans)), key=lambda i: body.scans[i].scanned_at)
+    for i in order:
+        scan = body.scans[i]
+        try:
+            volunteer_id = services.cards.holder(code_of(scan.code))
+            r = att.scan_at(
+                activity.id, volunteer_id, scan.scanned_at, by=principal.actor(), offline=scan.offline,
+                device=body.device, nonce=scan.nonce,
+            )
+        except LedgerError as exc:
+            _, code, _ = ledger_mapping(exc)
+            results[i] = m.CardScanResult(nonce=scan.nonce, outcome="refused", code=code, detail=exc.message)
+            continue
+        name = services.alliance.volunteer_name(volunteer_id)
+        results[i] = m.CardScanResult(
+            nonce=scan.nonce, outcome=r.outcome, volunteer_id=volunteer_id, volunteer_name=name or None,
+            attendance=views.attendance(r.attendance, zone),
+        )
+    return m.CardScansOut(items=[results[i] for i in range(len(body.scans))])

@@ -103,3 +103,42 @@ class ActivityCodeOut(Out):
     rotates_at: datetime = Field(description="when the screen shows the next code")
     accepted_until: datetime = Field(description="after this the code is refused (`code_expired`)")
     refresh_in: float = Field(description="seconds until ``rotates_at`` by the server's clock")
+
+
+# ---------------------------------------------------------------- organizer-side scans (maybe offline)
+
+Nonce = Annotated[StrictStr, StringConstraints(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Device = Annotated[StrictStr, StringConstraints(max_length=64, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$"), TRIM]
+ScanOutcome = Literal["checked_in", "checked_out", "noted", "redecided", "duplicate", "refused"]
+
+
+class CardScanIn(In):
+    nonce: Nonce = Field(description="random, made by the device for this scan: the same nonce lands once")
+    code: Annotated[StrictStr, StringConstraints(min_length=1, max_length=800)] = Field(
+        description="what the scanner read: a member card's code (MB1.c…) or the card's link (…#card=MB1.c…)"
+    )
+    scanned_at: Instant = Field(description="when the scan was made, by the device's clock (RFC 3339 with offset)")
+    offline: StrictBool = Field(True, description="made with no network and queued on the device")
+
+
+class CardScansIn(In):
+    device: Device = Field("", description="the scanning device's name or id, recorded with each scan")
+    scans: Annotated[list[CardScanIn], Field(min_length=1, max_length=500)]
+
+
+class CardScanResult(Out):
+    nonce: str
+    outcome: ScanOutcome = Field(
+        description="`checked_in`, `checked_out`, `redecided` (an earlier scan came late and changed the "
+        "outcome), `noted` (kept, changes nothing), `duplicate` (this nonce landed before), `refused`"
+    )
+    code: str | None = Field(None, description="for `refused`: the problem code (`card_revoked`, `activity_full`, "
+                             "`scan_too_late`, `scan_in_future`, `sync_too_late`, …)")
+    detail: str | None = None
+    volunteer_id: UUID | None = None
+    volunteer_name: str | None = None
+    attendance: AttendanceOut | None = None
+
+
+class CardScansOut(Out):
+    items: list[CardScanResult] = Field(description="one per scan sent, in the order sent")

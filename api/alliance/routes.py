@@ -16,8 +16,9 @@ from api.alliance import statements, views
 from api.alliance.deps import AfterCursor, AllianceDep, MerchantOrAdmin, MerchantPrincipal, OwnMerchant, VisibleRedemption
 from api.auth import MERCHANT
 from api.datetimes import Day
-from api.deps import AdminPrincipal, CommandsDep, CurrentPrincipal, DbDep, IdempotencyKey, OwnVolunteer, ZoneDep
-from api.problems import Forbidden, responses
+from api.cards.views import code_of
+from api.deps import AdminPrincipal, CommandsDep, CurrentPrincipal, DbDep, IdempotencyKey, OwnVolunteer, VisibleUnit, ZoneDep
+from api.problems import Forbidden, InvalidIdempotencyKey, responses
 from api.tokens.views import issued as issued_token
 
 router = APIRouter(prefix="/v1", tags=["merchants"])
@@ -194,6 +195,56 @@ def redeem(
     )
     idempotency.mark_replayed(response, result.replayed)
     return views.redemption(result.redemption, alliance.volunteer_name(result.redemption.volunteer_id), zone)
+
+
+@router.post(
+    "/card-payments",
+    status_code=201,
+    response_model=am.RedemptionOut,
+    responses={201: {"headers": idempotency.REPLAYED_DOC}, **responses(400, 401, 403, 404, 409, 415, 422, 423)},
+    summary="Take a payment by member card and PIN at the till (merchants); the till's Idempotency-Key "
+    "(required) pays once. Wrong PINs count towards the card's lock; a daily cap per volunteer, set per unit",
+)
+def pay_by_card(
+    body: am.CardPaymentIn,
+    principal: MerchantPrincipal,
+    key: IdempotencyKey,
+    alliance: AllianceDep,
+    zone: ZoneDep,
+    response: Response,
+) -> am.RedemptionOut:
+    assert principal.subject_id is not None
+    if key is None:
+        raise InvalidIdempotencyKey(f"a card payment needs the till's own {idempotency.HEADER} header")
+    result = alliance.pay_by_card(
+        principal.subject_id, code_of(body.card_code), body.pin, idempotency.ledger_key(principal, key),
+        points=body.points, offer_id=body.offer_id, actor=principal.actor(key),
+    )
+    idempotency.mark_replayed(response, result.replayed)
+    return views.redemption(result.redemption, alliance.volunteer_name(result.redemption.volunteer_id), zone)
+
+
+@router.get(
+    "/units/{unit_id}/card-cap",
+    response_model=am.CardCapOut,
+    responses=responses(401, 403, 404, 422),
+    summary="The daily cap on card payments for volunteers of a unit (organizers of the unit, admins)",
+    tags=["units"],
+)
+def card_cap(unit: VisibleUnit, alliance: AllianceDep) -> am.CardCapOut:
+    return am.CardCapOut(unit_id=unit.id, daily_cap=alliance.card_cap(unit.id))
+
+
+@router.put(
+    "/units/{unit_id}/card-cap",
+    response_model=am.CardCapOut,
+    responses=responses(400, 401, 403, 404, 409, 415, 422),
+    summary="Set the daily cap on card payments for a unit and the units below it that set none (admins)",
+    tags=["units"],
+)
+def set_card_cap(unit_id: UUID, body: am.CardCapIn, principal: AdminPrincipal, alliance: AllianceDep) -> am.CardCapOut:
+    alliance.set_card_cap(unit_id, body.daily_cap, by=principal.actor())
+    return am.CardCapOut(unit_id=unit_id, daily_cap=alliance.card_cap(unit_id))
 
 
 @router.post(

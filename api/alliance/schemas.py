@@ -67,6 +67,36 @@ class PaymentIn(In):
         return self
 
 
+class CardPaymentIn(In):
+    """A till takes a member card (its QR read by the till) and the PIN the volunteer types."""
+
+    card_code: Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=800)] = Field(
+        description="the card's code (MB1.c…) or the card's link (…#card=MB1.c…)"
+    )
+    pin: Annotated[StrictStr, StringConstraints(min_length=1, max_length=12)] = Field(
+        description="the volunteer's 6-digit PIN, typed on the till; never stored nor logged"
+    )
+    points: Points | None = None
+    offer_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "CardPaymentIn":
+        if (self.points is None) == (self.offer_id is None):
+            raise ValueError("give either points or offer_id")
+        return self
+
+
+class CardCapIn(In):
+    daily_cap: Annotated[StrictInt, Field(ge=0, le=100_000)] = Field(
+        description="points one volunteer of this unit (and of units below it with no cap of their own) may pay by card in a day"
+    )
+
+
+class CardCapOut(Out):
+    unit_id: UUID
+    daily_cap: int = Field(description="the cap in force: this unit's own, else the nearest unit above it, else the default")
+
+
 class RedemptionIn(In):
     pay_code: Code
     points: Points | None = None

@@ -16,6 +16,37 @@ Capacity is exact: a check-in also creates ``Seat(activity, n)`` for n ≤ capac
 seat id can be recorded once only. Seats are handed out in order by a per-process index
 (``SeatIndex``), at the last moment before the save; a seat taken by another process shows up as
 a conflict and the index moves on.
+
+**Scans by an organizer, maybe offline** (``scan_at``). An organizer's device scans a volunteer's
+member card; with no network it queues the scan with its own time and a random nonce and sends it
+later. The server applies each scan at *its own time*: the rules are pure functions of times, so
+the scan's time stands where a volunteer's scan uses the clock's now (window, grace, minutes,
+capacity, approval all the same). Refused: a time before the scans open or after they close
+(``scan_too_early`` / ``scan_too_late``), ahead of the server's now by more than a little clock skew
+(``scan_in_future``), or arriving more than ``SYNC_ALLOWANCE`` after the end (``sync_too_late``).
+The events record where a scan came from: ``by``, ``offline``, ``device``, ``synced_at`` and the
+``nonce`` (new fields with defaults, so events recorded before them replay unchanged).
+
+*Whatever order the scans arrive in, the result is what the rules give for them in time order.*
+The attendance keeps every scan's own time, sorted (``scans``), and the nonces it has recorded (the
+same nonce again lands once: ``duplicate``). ``rules.times_of`` reads the sorted times as the rules
+would have, one by one: the first checks in, one within the grace of the check-in is that same
+scan, the next checks out, later ones change nothing. A new scan is added to the times and read
+again:
+- still no check-out: the scan is kept (``ScanNoted``, with the check-in moved earlier if it is);
+- a check-out appears: ``CheckedOut`` as usual (with ``checked_in_at`` when a check-out that
+  arrived first had checked in, and the late check-in now comes before it);
+- the outcome was decided and the times now say otherwise (an earlier scan came late, e.g. an
+  organizer's offline scan from before the phone's check-in): ``Redecided`` with the new times,
+  minutes, points and status. Points already credited are never edited: the old credit is reversed
+  (``Ledger.reversal``, an ordinary compensating transaction) and the new points credited under
+  the key ``attendance:<id>:r<revision>``, both in the same save as the event, the new credit
+  first so the running balance never dips. A settled attendance (no check-out was scanned) takes a
+  late check-out scan in place of the rule for a missing one; a rejected one stays rejected.
+Scans that change nothing are kept too, because a scan arriving even later can make them count
+(a repeat within the grace of a check-in that moves earlier can become the check-out).
+A volunteer's own phone scans (``scan``) arrive as they happen, so they are decided as before and
+add their time to the same sorted set.
 """
 
 from __future__ import annotations

@@ -131,6 +131,16 @@ class Cards:
         _, fields = codes.read(self.key, code, kind=codes.CARD)
         return rules.read_card_fields(fields)
 
+    def holder(self, code: object) -> UUID:
+        """The volunteer whose card an organizer scanned, when it is the card's current code. A
+        card locked by wrong PINs still names its holder. Raises CodeInvalid, CardRevoked."""
+        volunteer_id, serial = self.read_code(code)
+        card = self.find(volunteer_id)
+        if card is None:
+            raise codes.CodeInvalid("this code names no member card")
+        rules.check_usable(serial, card.serial, locked=False)
+        return volunteer_id
+
     def card_for_code(self, code: object) -> MemberCard:
         """The card a code names, if it is that card's current code and the card is not locked.
         Raises CodeInvalid, CardRevoked, CardLocked."""
@@ -141,7 +151,7 @@ class Cards:
         card.check_code(serial)
         return card
 
-    def _check_pin(self, volunteer_id: UUID, serial: int | None, pin: object) -> MemberCard:
+    def check_pin(self, volunteer_id: UUID, serial: int | None, pin: object) -> MemberCard:
         """The card, when ``pin`` is its PIN (wrong tries reset); a wrong PIN is counted and
         refused. Raises CardNotIssued, CardRevoked, CardLocked, PinWrong, ConcurrencyExhausted."""
         for _ in _retrying():
@@ -167,7 +177,7 @@ class Cards:
         secret = f"mb_v_{secrets.token_urlsafe(32)}"
         token_id = AccessToken.create_id(hash_secret(secret))
         for _ in _retrying():
-            card = self._check_pin(volunteer_id, serial, pin)
+            card = self.check_pin(volunteer_id, serial, pin)
             card.signed_in(token_id, self._now())
             try:
                 self.ledger.save(card)
@@ -182,7 +192,7 @@ class Cards:
         Raises CardNotIssued, CardLocked, PinWrong, PinInvalid, ConcurrencyExhausted."""
         pin_hash = self._hash(new)
         for _ in _retrying():
-            card = self._check_pin(volunteer_id, None, current)
+            card = self.check_pin(volunteer_id, None, current)
             card.change_pin(pin_hash, self._now())
             try:
                 self.ledger.save(card)

@@ -24,6 +24,7 @@ class Case:
     target: Callable[[Any], tuple[str, Any]]
     # expected status per role, in ROLES order
     expect: tuple[int, ...]
+    headers: tuple[tuple[str, str], ...] = ()  # sent by every role (a till's Idempotency-Key)
 
 
 def fixed(path: str, body: Any = None) -> Callable[[Any], tuple[str, Any]]:
@@ -191,6 +192,28 @@ CARD_CASES = [
 ]
 
 
+# Offline scanning and card payments (issue 18).
+def _card_scan(w: Any) -> tuple[str, Any]:
+    _carded(w)
+    cards = _cards(w)
+    scan = {"nonce": uuid.uuid4().hex, "code": cards.code_for(cards.get(w.vol_own)), "scanned_at": w.services.clock.now().isoformat()}
+    return f"/v1/activities/{_activity(w)}/offline-scans", {"device": "matrix", "scans": [scan]}
+
+
+def _card_payment(w: Any) -> tuple[str, Any]:
+    _carded(w)
+    cards = _cards(w)
+    return "/v1/card-payments", {"card_code": cards.code_for(cards.get(w.vol_own)), "pin": PIN, "points": 1}
+
+
+OFFLINE_CARD_CASES = [
+    Case("organizer card scans", "POST", _card_scan, STAFF_IN_SCOPE),
+    Case("card payment", "POST", _card_payment, created(SHOP_ONLY), headers=(("Idempotency-Key", "matrix-card-payment"),)),
+    Case("card cap", "GET", fixed("/v1/units/{community_a}/card-cap"), STAFF_IN_SCOPE),
+    Case("set card cap", "PUT", fixed("/v1/units/{community_a}/card-cap", {"daily_cap": 150}), ADMIN_ONLY),
+]
+
+
 CASES = [
     Case("create unit", "POST", fixed("/v1/units", lambda w: {"name": "U", "kind": "community", "parent_id": str(w.units["street_a"])}), created(ADMIN_ONLY)),
     Case("get unit in scope", "GET", fixed("/v1/units/{community_a}"), STAFF_IN_SCOPE),
@@ -226,6 +249,7 @@ CASES = [
     *ACTIVITY_CASES,
     *ALLIANCE_CASES,
     *CARD_CASES,
+    *OFFLINE_CARD_CASES,
     Case("daily roots", "GET", fixed("/v1/ledger/roots"), PUBLIC),
     Case("entry proof", "GET", lambda w: (f"/v1/me/entries/{w.credit()}/proof", None), (*UNAUTH, 403, 403, 403, OK, 404, 403)),
     Case("healthz", "GET", fixed("/healthz"), PUBLIC),
@@ -243,7 +267,7 @@ PARAMS = [pytest.param(c, role, i, id=f"{c.name}-{role}") for c in CASES for i, 
 def test_route_by_role(world: Any, case: Case, role: str, column: int) -> None:
     path, body = case.target(world)
     before = world.head()
-    response = world.client.request(case.method, path, json=body, headers=world.headers(role))
+    response = world.client.request(case.method, path, json=body, headers={**world.headers(role), **dict(case.headers)})
     expected = case.expect[column]
     assert response.status_code == expected, (case.name, role, response.text)
     if expected >= 400:
