@@ -35,18 +35,19 @@ later brings it to zero, so the rows do not depend on how the log was batched (a
 the same rows); boards show only values above zero. Inside a tie, volunteers are listed in the
 order they were registered.
 
-Catch-up reads the stored events with SQL (``projections.rawlog``). On SQLite it decodes only the
-postings, minutes and time of a transaction, adds a step's figures up in memory (tens of
-thousands of events) and merges them with one statement per table, in the transaction that moves
-the position. On PostgreSQL the transactions never reach Python: the reader gives each run of
-them between two structure events (a unit or a volunteer created or moved, which go through the
-Python logic above) as a range of ids, and ONE statement (``sql.RUN_SQL``) reads that range of the
-events table, decodes the JSON in the server, adds the figures up exactly as ``Step.record``
+Catch-up reads the log with SQL (``projections.rawlog``): the structure events (a unit or a
+volunteer created or moved) as stored events, decoded and applied by the Python logic above, and
+the transactions between two of them as *runs* of positions, read from the ledger's postings table
+(one typed row per posting, written with the events: no JSON). On SQLite a run's rows are read and
+added up in memory (``Step.record``) and merged with one statement per table, in the transaction
+that moves the position. On PostgreSQL the transactions never reach Python: ONE statement per run
+(``sql.RUN_SQL``) reads the run's postings rows, adds the figures up exactly as ``Step.record``
 does and merges them into ``lb_seg``, ``lb_moved`` and ``lb_totals``, in the same transaction.
 Figures pending in memory are written first, so the order of the log is kept. Both paths give
-the same rows (tested on the same log). A long run that finds ``lb_seg`` empty (a rebuild, a
-first catch-up) writes a new table without indexes and builds them afterwards
-(``sql._bulk_run``), which costs a third of keeping them row by row.
+the same rows as the old one (every transaction's JSON decoded; ``use_sql = False``), tested on
+one random log. A long run that finds ``lb_seg`` empty (a rebuild, a first catch-up) writes a new
+table without indexes and builds them afterwards (``sql._bulk_run``), which costs a third of
+keeping them row by row.
 
 Modules: ``tables`` (the tables, ``lb_seg``'s key and indexes, period codes), ``projection`` (the
 projection, dispatching each step's events to one path or the other), ``apply`` (the Python
