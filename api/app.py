@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ledger import codes
 
-from api import problems, ratelimit
+from api import consistency, problems, ratelimit
 from api.activities.routes import router as activities
 from api.alliance.routes import router as alliance
 from api.batches.routes import router as batches
@@ -47,7 +47,11 @@ def create_app(services: Services) -> FastAPI:
     app.state.metrics = Metrics(services)
     app.state.limits = ratelimit.Limits(services.settings)
     services.commands.metrics = app.state.metrics  # commands run outside a request count here too
+    app.state.consistency = consistency.Consistency(services.db)
+    app.state.consistency.head = services.ledger.max_notification_id
+    app.state.consistency.setup()
     # Innermost first: a 429 is still counted and logged by the two outer ones.
+    app.add_middleware(consistency.ConsistencyMiddleware, consistency=app.state.consistency)
     app.add_middleware(ratelimit.RateLimitMiddleware, limits=app.state.limits)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestLogMiddleware)
@@ -66,7 +70,7 @@ def create_app(services: Services) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            problems.add_schema(generate())
+            consistency.document(problems.add_schema(generate()))
         assert app.openapi_schema is not None
         return app.openapi_schema
 

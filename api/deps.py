@@ -9,14 +9,14 @@ from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ledger.application import Ledger
 from ledger.domain import LedgerTransaction, Unit, Volunteer
 from projections.db import Database
 
-from api import auth, cursors, idempotency
+from api import auth, consistency, cursors, idempotency
 from api.auth import ADMIN, ORGANIZER, VOLUNTEER, Access, Principal
 from api.commands import CommandLog
 from api.context import Services
@@ -57,23 +57,53 @@ CommandsDep = Annotated[CommandLog, Depends(get_commands)]
 bearer = HTTPBearer(auto_error=False, bearerFormat="opaque", description="an access token issued by moralbank")
 
 
+ReadAfter = Annotated[
+    str | None,
+    Header(
+        alias=consistency.READ_AFTER,
+        description="A read of projections waits (about 2 s at most) until what it shows includes this log "
+        "position (a write's `Log-Position`); the token's own last write is waited for without it. "
+        "Writes ignore it.",
+        # Documented only: a hint that is not a position is ignored, never refused.
+        json_schema_extra={"pattern": consistency.POSITION_PATTERN},
+    ),
+]
+
+
+def _read_your_writes(request: Request, principal: Principal | None, requested: int | None) -> None:
+    """Who is calling (their writes are kept under these subjects), and, for a read of
+    projections, the wait for their last write or the position asked for."""
+    subjects = consistency.subjects_of(principal.id, principal.account) if principal is not None else set()
+    consistency.note_principal(subjects)
+    route = request.scope.get("route")
+    consistency.read_after(request.app.state.consistency, getattr(route, "path", None), request.method, subjects, requested)
+
+
 def current_principal(
-    ledger: LedgerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request,
+    ledger: LedgerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    read_after: ReadAfter = None,
 ) -> Principal:
-    return auth.authenticate(ledger, credentials.credentials if credentials else None)
+    principal = auth.authenticate(ledger, credentials.credentials if credentials else None)
+    _read_your_writes(request, principal, consistency.position_of(read_after))
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def optional_principal(
-    ledger: LedgerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request,
+    ledger: LedgerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    read_after: ReadAfter = None,
 ) -> Principal | None:
     """Nobody (a public read), or the caller of a token sent along. Raises Unauthorized
     for a token that is sent but unknown or revoked."""
-    if credentials is None:
-        return None
-    return auth.authenticate(ledger, credentials.credentials)
+    principal = auth.authenticate(ledger, credentials.credentials) if credentials is not None else None
+    _read_your_writes(request, principal, consistency.position_of(read_after))
+    return principal
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]

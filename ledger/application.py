@@ -18,7 +18,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
 from eventsourcing.utils import get_topic
 
-from ledger import rules
+from ledger import positions, rules
 from ledger.accounts import Posting, issuing_account, volunteer_account
 from ledger.clock import Clock, SystemClock
 from ledger.domain import AccessToken, ClientRequest, LedgerTransaction, MemberNumber, Unit, Volunteer
@@ -73,7 +73,9 @@ class Ledger(Application[UUID]):
         """Every save, from every command, batch and group committer, records its events with
         the injected clock's time in the hash chain (``ledger.chain``)."""
         kwargs.setdefault("recorded_at", self.clock.now())
-        return super().save(*objs, **kwargs)
+        recordings = super().save(*objs, **kwargs)
+        positions.note(positions.last_of(recordings))  # read-your-writes: where this request got to
+        return recordings
 
     # ---------------------------------------------------------------- loading
 

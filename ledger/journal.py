@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from ledger import rules
+from ledger import positions, rules
 from ledger.accounts import Posting
 from ledger.clock import Clock
 from ledger.domain import LedgerTransaction
@@ -130,7 +130,7 @@ class _Work:
     rows: list[PostingRow]
     prepare: Callable[[], Sequence[Any]] | None = None  # late events, made just before the save
     undo: Callable[[], None] | None = None  # the save failed: give back what prepare took
-    future: Future[None] = field(default_factory=Future)
+    future: Future[int] = field(default_factory=Future)  # the log position of the save
     late: "_Work | None" = None  # what prepare made
 
     def add(self, items: Sequence[Any]) -> "_Work":
@@ -250,12 +250,14 @@ class Journal:
         """
         work = _Work([], [], [], [], prepare, undo)
         work.add(items)
-        if not grouped:
-            self._alone(work)
-            return
-        self._start()
-        self._queue.put(work)
-        work.future.result()
+        if grouped:
+            self._start()
+            self._queue.put(work)
+            position = work.future.result()  # saved by the committer thread, on this caller's behalf
+        else:
+            position = self._alone(work)
+        # read-your-writes: where this caller's movement is in the log, and whose accounts it moved
+        positions.note(position, (f"{k}:{i.hex}" for r in work.rows for k, i in ((r.source_kind, r.source_id), (r.destination_kind, r.destination_id))))
 
     def close(self) -> None:
         with self._lock:
@@ -268,11 +270,11 @@ class Journal:
 
     def _save(
         self, events: list[Any], deltas: list[tuple[str, int]], line_keys: list[tuple[str, UUID]], rows: list[PostingRow]
-    ) -> None:
-        """The one call that hands point movements to the store. Raises ConcurrentChange,
-        InsufficientPoints, LineKeyPaid."""
+    ) -> int:
+        """The one call that hands point movements to the store; returns the notification id of
+        the last event recorded. Raises ConcurrentChange, InsufficientPoints, LineKeyPaid."""
         try:
-            self.store.save(*events, balance_deltas=deltas, line_keys=line_keys, postings=rows)
+            recordings = self.store.save(*events, balance_deltas=deltas, line_keys=line_keys, postings=rows)
         except BalanceGuardViolation as e:
             raise InsufficientPoints("not enough points", accounts=e.accounts) from None
         except LineKeyConflict:
@@ -281,11 +283,12 @@ class Journal:
             raise ConcurrentChange("recorded meanwhile by another request") from None
         for observe in self.on_save:
             observe(events)
+        return positions.last_of(recordings or ())
 
-    def _alone(self, work: _Work) -> None:
+    def _alone(self, work: _Work) -> int:
         whole = work.whole(work.prepare() if work.prepare is not None else ())
         try:
-            self._save(whole.events, whole.deltas, whole.line_keys, whole.rows)
+            return self._save(whole.events, whole.deltas, whole.line_keys, whole.rows)
         except (ConcurrentChange, InsufficientPoints, LineKeyPaid):
             if work.undo is not None:
                 work.undo()
@@ -350,7 +353,7 @@ class Journal:
         elif group:
             wholes = sorted((w.late or w for w in group), key=lambda w: w.debits)  # credits first: no running balance dips below zero
             try:
-                self._save(
+                position = self._save(
                     [e for w in wholes for e in w.events],
                     merged([w.deltas for w in wholes]),
                     [k for w in wholes for k in w.line_keys],
@@ -363,11 +366,11 @@ class Journal:
                 alone = group + alone  # nothing was recorded; each on its own
             else:
                 for w in group:
-                    w.future.set_result(None)
+                    w.future.set_result(position)
         for w in alone:
             try:
-                self._alone(w)
+                position = self._alone(w)
             except Exception as e:  # noqa: BLE001 - the command's own answer, raised in its thread
                 w.future.set_exception(e)
             else:
-                w.future.set_result(None)
+                w.future.set_result(position)

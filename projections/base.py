@@ -244,3 +244,16 @@ def snapshot_rows(db: Database, projection: Projection) -> dict[str, list[dict[s
             rows = tx.all(f"SELECT * FROM {table}")
             out[table] = sorted(rows, key=lambda r: [str(v) for v in r.values()])
     return out
+
+
+def applied_position(tx: Tx, names: Sequence[str]) -> int:
+    """The position up to which every one of these projections has applied the log: the least of
+    their tracking positions (0 when one of them has none yet). One indexed read (read-your-writes
+    polls it)."""
+    marks = ", ".join(["%s"] * len(names))
+    row = tx.one(
+        f"SELECT count(*) AS n, min(notification_id) AS least FROM {TRACKING_TABLE} WHERE projection IN ({marks})", tuple(names)
+    )
+    if row is None or int(row["n"]) < len(set(names)):
+        return 0
+    return int(row["least"])

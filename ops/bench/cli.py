@@ -8,6 +8,7 @@ from ops.bench.batch import bench_batch
 from ops.bench.leaderboards import bench_leaderboards
 from ops.bench.projections import bench_projections
 from ops.bench.redeem import bench_redeem
+from ops.bench.ryw import bench_ryw
 from ops.bench.scans import bench_scans
 from ops.bench.verify import bench_verify
 
@@ -18,3 +19,4 @@ bench_app.command("batch")(bench_batch)
 bench_app.command("scans")(bench_scans)
 bench_app.command("redeem")(bench_redeem)
 bench_app.command("verify")(bench_verify)
+bench_app.command("ryw")(bench_ryw)

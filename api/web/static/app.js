@@ -24,7 +24,12 @@
       const h = Object.assign({ Accept: "application/json" }, headers || {});
       if (token) h.Authorization = "Bearer " + token;
       if (body !== undefined) h["Content-Type"] = "application/json";
+      // Read-your-writes: a read waits until what it shows includes this page's last write.
+      const written = sessionStorage.getItem("mb.position");
+      if (method === "GET" && written && !h["Read-After"]) h["Read-After"] = written;
       const res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+      const position = res.ok && res.headers.get("Log-Position");
+      if (position && Number(position) > Number(written || 0)) sessionStorage.setItem("mb.position", position);
       const text = await res.text();
       let data = null;
       try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
