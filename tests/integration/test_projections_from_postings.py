@@ -171,3 +171,21 @@ def test_transactions_saved_with_the_alliance_records_keep_their_order(services:
     assert [int(r["points"]) for r in lines] == [5, -5]
     assert lines[0]["redemption_id"] and lines[1]["redemption_id"] == lines[0]["redemption_id"]
     assert lines[1]["volunteer_id"] == str(log.people[0])
+
+
+def test_expected_rows_equal_the_projections_rows(services: Any, clock: Any, tmp_path: Path) -> None:
+    """``projections.expected.expected_rows`` (for verify) computes a rebuild in temporary tables
+    of one transaction: the same rows as the projection holds, and nothing left behind."""
+    from projections.expected import expected_rows
+
+    log = Log(services, clock, tmp_path)
+    for o in [("credit", 0, 20, 30), ("batch", [(1, 5, 60, "扫街"), (1, 2, 0, "")]), ("redeem", 0, 5), ("move", 1, 2), ("credit", 1, 3, 0)]:
+        log.run(o)
+    services.catch_up()
+    end = services.ledger.max_notification_id()
+    for f in services.followers:
+        if not f.projection.reads_raw:
+            continue
+        with services.db.transaction() as tx:
+            got = expected_rows(services.ledger, tx, f.projection, end)
+        assert got == snapshot_rows(services.db, f.projection), f.name
