@@ -15,7 +15,15 @@
     "till.scan.start": ["扫码", "Scan"],
     "till.scan.stop": ["关闭摄像头", "Close camera"],
     "till.scan.nocamera": ["无法打开摄像头，请手动输入兑换码", "No camera: please type the code"],
-    "till.code.placeholder": ["或粘贴 / 输入兑换码 MB1.p.…", "or paste / type the code MB1.p.…"],
+    "till.code.placeholder": ["或粘贴 / 输入兑换码、会员卡码", "or paste / type the pay code or card code"],
+    "till.card.ok": ["✓ 已读取会员卡，请志愿者输入 6 位密码", "✓ Member card read: the volunteer types the 6-digit PIN"],
+    "till.pin.placeholder": ["志愿者输入 6 位密码", "Volunteer types the PIN"],
+    "till.ok.card": ["会员卡支付成功", "Paid by card"],
+    "problem.pin_wrong": ["密码错误，还可以再试 {n} 次", "Wrong PIN: {n} tries left"],
+    "problem.card_locked": ["密码错误次数过多，此卡已锁定，请到社区解锁", "Too many wrong PINs: the card is locked; the community office can unlock it"],
+    "problem.card_revoked": ["这张卡已补办作废，请使用新卡", "This card was replaced: use the new card"],
+    "problem.card_limit_reached": ["已达今日会员卡支付上限（今日还可用 {left} 分）", "Today's card payment cap is reached ({left} points left today)"],
+    "problem.invalid_idempotency_key": ["请求有误，请重试", "Bad request, try again"],
     "till.code.ok": ["✓ 已读取兑换码", "✓ Pay code read"],
     "till.points": ["积分", "Points"],
     "till.confirm": ["确认兑换", "Confirm"],
@@ -94,12 +102,28 @@
     }
   }
 
+  // A member card's QR holds its sign-in link (…/pages/volunteer#card=MB1.c.…), or the bare code.
+  function cardCode(text) {
+    const i = text.indexOf("#card=");
+    const code = i >= 0 ? decodeURIComponent(text.slice(i + 6).split("&")[0]) : text;
+    return code.startsWith("MB1.c.") ? code : null;
+  }
+
   function ready() {
     const code = $("code").value.trim();
+    const card = cardCode(code);
     show($("code-ok"), code.startsWith("MB1.p."));
+    show($("card-pin"), !!card);
     const pts = parseInt($("points").value, 10);
     if (pts > 0) state.choice = { points: pts };
-    $("confirm").disabled = state.busy || !code || !state.choice;
+    $("confirm").disabled = state.busy || !code || !state.choice || (!!card && !/^[0-9]{6}$/.test($("pin").value));
+  }
+
+  function refusal(err) {
+    const p = err.problem || {};
+    if (p.code === "pin_wrong") return MB.t("problem.pin_wrong", { n: p.tries_left });
+    if (p.code === "card_limit_reached") return MB.t("problem.card_limit_reached", { left: p.left });
+    return MB.problemText(err);
   }
 
   function outcome(ok, headline, detail) {
@@ -112,16 +136,22 @@
   }
 
   async function confirm() {
-    const body = Object.assign({ pay_code: $("code").value.trim() }, state.choice);
+    const code = $("code").value.trim();
+    const card = cardCode(code);
+    // A card payment: the PIN goes in the body (never in the address or a log) and leaves the field at once.
+    const path = card ? "/v1/card-payments" : "/v1/redemptions";
+    const body = Object.assign(card ? { card_code: card, pin: $("pin").value } : { pay_code: code }, state.choice);
+    $("pin").value = "";
     state.busy = true; ready();
     try {
-      const r = await MB.api("POST", "/v1/redemptions", { token: token(), body, headers: { "Idempotency-Key": newKey() } });
+      const r = await MB.api("POST", path, { token: token(), body, headers: { "Idempotency-Key": newKey() } });
       state.last = r;
-      outcome(true, `${MB.t("till.ok")}  −${r.points}`, MB.t("till.ok.detail", { who: r.volunteer_name, what: r.title || MB.t("till.points.only"), points: r.points }));
+      outcome(true, `${MB.t(card ? "till.ok.card" : "till.ok")}  −${r.points}`, MB.t("till.ok.detail", { who: r.volunteer_name, what: r.title || MB.t("till.points.only"), points: r.points }));
       $("code").value = ""; $("points").value = ""; state.choice = null;
       $("reverse").disabled = false;
     } catch (err) {
-      outcome(false, MB.t("till.failed"), MB.problemText(err));
+      outcome(false, MB.t("till.failed"), refusal(err));
+      if (card && err.problem && ["card_locked", "card_revoked"].includes(err.problem.code)) $("code").value = "";
     } finally {
       state.busy = false; ready(); renderOffers();
       setTimeout(refresh, 400);
@@ -213,7 +243,7 @@
       if (!state.stream) return;
       try {
         const text = await detect(video);
-        if (text && text.startsWith("MB1.p.")) { $("code").value = text; stopScan(); ready(); return; }
+        if (text && (text.startsWith("MB1.p.") || cardCode(text))) { $("code").value = text; stopScan(); ready(); return; }
       } catch (e) { /* a frame that could not be read */ }
       setTimeout(tick, 150);
     };
@@ -230,6 +260,7 @@
     $("login-form").addEventListener("submit", (e) => { e.preventDefault(); const t = $("token").value.trim(); if (t) login(t); });
     $("logout").addEventListener("click", () => { MB.clearToken("merchant"); location.reload(); });
     $("code").addEventListener("input", ready);
+    $("pin").addEventListener("input", ready);
     $("points").addEventListener("input", () => { state.choice = null; renderOffers(); ready(); });
     $("confirm").addEventListener("click", confirm);
     $("reverse").addEventListener("click", reverse);
