@@ -108,7 +108,7 @@ def test_roster_import_and_organizer_scope(live_server: Any, page: Any, tmp_path
 
     # Search: by name, then the other community's people are not there at all.
     page.wait_for_function("document.querySelectorAll('#vol-results tr[data-id]').length >= 7", timeout=15000)
-    listed = page.locator("#vol-results tr td:first-child").all_inner_texts()
+    listed = page.locator("#vol-results tr td:nth-child(2)").all_inner_texts()
     assert "孙丽华" in listed and "陈思远" not in listed and "林静" not in listed
     page.fill("#vol-q", "LA-001")
     page.click("#vol-go")
@@ -263,3 +263,101 @@ def test_shops_section_for_admins(live_server: Any, page: Any) -> None:
     chinese(page)
     page.click(".rail [data-tab='units']")
     shot(page, "console-phone")
+
+
+def test_cards_in_the_console(live_server: Any, page: Any) -> None:
+    """Volunteers: a card issued with a PIN typed here (a too-simple PIN refused in words), a
+    volunteer registered with a PIN, several chosen and their cards printed (the HTML sheet in a new
+    window, the PDF as a file), a card locked by wrong PINs unlocked; shops: the staff sign-in QR."""
+    services = live_server.services
+    n = neighbourhood(services)
+    sign_in(page, live_server.url, n["org"], tab="volunteers")
+    page.click(".rail [data-tab='volunteers']")
+    page.wait_for_selector("#vol-results tr[data-id]")
+
+    # a card for 周海燕, first with a PIN that is too simple: the problem code as a sentence
+    page.click("#vol-results tr:has-text('周海燕') td:nth-child(2)")
+    page.wait_for_selector("#vd-card-state")
+    assert page.locator("#vd-card-state").inner_text() == "尚未办卡"
+    page.fill("#vd-pin", "123456")
+    page.click("#vd-card-issue")
+    page.wait_for_selector("#vol-detail .msg.bad")
+    assert page.locator("#vol-detail .msg.bad").inner_text() == "PIN 需为 6 位数字，且不能太简单"
+    page.fill("#vd-pin", "482913")
+    page.click("#vd-card-issue")
+    page.wait_for_selector("#vol-detail .msg.ok")
+    assert page.locator("#vd-card-state").inner_text() == "第 1 张卡"
+
+    # register 孙丽华 with a PIN: her card is made with the registration
+    page.fill("#reg-name", "孙丽华")
+    page.fill("#reg-no", "DG-201")
+    page.select_option("#reg-unit", str(n["c3"].id))
+    page.fill("#reg-pin", "730415")
+    page.click("#reg-go")
+    page.wait_for_selector("#reg-print")
+    page.click("#vol-go")
+    page.wait_for_selector("#vol-results tr:has-text('孙丽华')")
+
+    # choose two with cards and one without: the sheet is refused in words, then printed for two
+    for name in ("周海燕", "孙丽华", "吴建国"):
+        page.check(f"#vol-results tr:has-text('{name}') input.pick")
+    assert "已选 3 人" in page.locator("#vol-picked").inner_text()
+    with page.context.expect_page() as popup:
+        page.click("#vol-print")
+    page.wait_for_function("document.getElementById('vol-info').textContent.includes('还没办会员卡')")
+    page.wait_for_timeout(300)
+    assert popup.value.is_closed()  # the empty window opened at the tap is closed again
+    page.uncheck("#vol-results tr:has-text('吴建国') input.pick")
+    with page.context.expect_page() as popup:
+        page.click("#vol-print")
+    sheet = popup.value
+    sheet.wait_for_selector(".mcard")
+    names = sheet.locator(".mcard .name").all_inner_texts()
+    assert sorted(names) == ["周海燕", "孙丽华"], names
+    assert sheet.locator(".mcard [data-card-qr] svg").count() == 2
+    sheet.close()
+    with page.expect_download() as dl:
+        page.click("#vol-print-pdf")
+    assert dl.value.path().read_bytes().startswith(b"%PDF")
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "console-cards")
+    english(page)
+    shot(page, "console-cards-en")
+    chinese(page)
+
+    # five wrong PINs on the phone lock the card; the organizer sees it and unlocks it
+    card = httpx.get(f"{live_server.url}/v1/volunteers/{n['people']['DG-001'].id}/card",
+                     headers={"Authorization": f"Bearer {n['org']}"}).json()
+    for _ in range(5):
+        httpx.post(f"{live_server.url}/v1/card-sessions", json={"card_code": card["code"], "pin": "000111"})
+    page.click("#vol-results tr:has-text('周海燕') td:nth-child(2)")
+    page.wait_for_selector("#vd-card-state.locked")
+    assert "已锁定" in page.locator("#vd-card-state").inner_text()
+    to_card = "document.getElementById('vd-card-state').scrollIntoView({block: 'center'})"
+    page.evaluate(to_card)
+    shot(page, "console-card-locked")
+    english(page)
+    page.wait_for_function("document.getElementById('vd-card-state').textContent.includes('locked')")
+    page.evaluate(to_card)
+    shot(page, "console-card-locked-en")
+    chinese(page)
+    page.wait_for_selector("#vd-card-unlock")
+    page.click("#vd-card-unlock")
+    page.wait_for_selector("#vd-card-state:not(.locked)")
+    assert page.locator("#vol-detail .msg.ok").inner_text() == "已解锁"
+    ok = httpx.post(f"{live_server.url}/v1/card-sessions", json={"card_code": card["code"], "pin": "482913"})
+    assert ok.status_code == 201, ok.text
+
+    # shops (admins): the staff sign-in link as a QR, shown once
+    shop, _ = services.alliance.register_merchant("好邻居便利店", n["c3"].id, address="丹桂路8号")
+    page.click("#signout")
+    sign_in(page, live_server.url, services.settings.bootstrap_token.get_secret_value(), tab="shops")
+    page.click(".rail [data-tab='shops']")
+    page.click(f"#shop-list [data-id='{shop.id}'] button")
+    page.click("#shop-signin-go")
+    page.wait_for_selector("#shop-signin img.qr")
+    assert "只能使用一次" in page.locator("#shop-signin").inner_text()
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "console-shop-signin")
+    english(page)
+    shot(page, "console-shop-signin-en")

@@ -9,6 +9,8 @@
     "shop.suspended": ["已暂停", "Suspended"], "shop.active": ["营业中", "Active"], "shop.suspend": ["暂停", "Suspend"], "shop.reinstate": ["恢复", "Reinstate"],
     "shop.offers": ["兑换项目", "Offers"], "shop.statement": ["本月对账单", "This month's statement"], "shop.csv": ["下载 CSV", "Download CSV"],
     "shop.signinlink": ["生成店员登录码", "Staff sign-in code"],
+    "shop.signin.until": ["有效期至 {at}，只能使用一次", "Valid until {at}, once"],
+    "shop.signin.how": ["请店员用店里的手机或平板相机扫描，扫码后自动进入收银台；此码只显示这一次。", "Staff scan it with the shop's phone or tablet camera and land on the till, signed in; this code is shown only now."],
     "offer.title": ["项目名称", "Offer"], "offer.points": ["所需积分", "Points"], "offer.stock": ["库存（可不填）", "Stock (optional)"], "offer.add": ["添加项目", "Add offer"],
     "offer.withdraw": ["下架", "Withdraw"], "offer.withdrawn": ["已下架", "Withdrawn"], "offer.left": ["剩余 {n}", "{n} left"],
     "st.net": ["净收积分", "Net points"], "st.count": ["兑换笔数", "Redemptions"], "st.reversed": ["撤销积分", "Reversed"],
@@ -48,14 +50,21 @@
       const suspend = el("button", { class: "secondary small", i18n: m.suspended ? "shop.reinstate" : "shop.suspend", onclick: async () => {
         try { const r = m.suspended ? await C.api("DELETE", "/v1/merchants/" + m.id + "/suspension") : await C.api("POST", "/v1/merchants/" + m.id + "/suspension", { body: { reason: "" } });
           m.suspended = !m.suspended; load(); open(Object.assign(m, r && r.suspended !== undefined ? { suspended: r.suspended } : {})); } catch (err) { C.say(msg, "bad", C.problem(err)); } } });
-      const link = el("button", { class: "secondary small", i18n: "shop.signinlink", onclick: async () => {
-        try { const l = await C.api("POST", "/v1/signin-links", { body: { role: "merchant", merchant_id: m.id } }); msg.replaceWith(el("div", { class: "card" }, el("h3", { i18n: "shop.signin" }), svgImg(l.qr_svg, "sign-in"))); }
-        catch (err) { C.say(msg, "bad", C.problem(err)); } } });
+      const linkBox = el("div", { id: "shop-signin", class: "hidden" });
+      const link = el("button", { class: "secondary small", id: "shop-signin-go", i18n: "shop.signinlink", onclick: async () => {
+        try {
+          const l = await C.api("POST", "/v1/signin-links", { body: { role: "merchant", merchant_id: m.id } });
+          // Shown this once: the staff scan it with the shop's phone or tablet and are signed in at the till.
+          linkBox.replaceChildren(el("div", { class: "card signin-qr" }, svgImg(l.qr_svg, "sign-in"),
+            el("div", {}, el("h3", { i18n: "shop.signin" }), el("p", { class: "muted", text: MB.t("shop.signin.until", { at: MB.fmtTime(l.expires_at) }) }),
+              el("p", { class: "hint", i18n: "shop.signin.how" }))));
+          linkBox.classList.remove("hidden");
+        } catch (err) { C.say(msg, "bad", C.problem(err)); } } });
       const csv = el("button", { class: "secondary small", i18n: "shop.csv", onclick: async () => {
         try { const res = await C.raw("GET", "/v1/merchants/" + m.id + "/statement?format=csv&from=" + from + "&to=" + to, { accept: "text/csv" }); C.download(await res.blob(), "statement-" + from.slice(0, 7) + ".csv"); }
         catch (err) { C.say(msg, "bad", C.problem(err)); } } });
       detail.replaceChildren(
-        el("div", { class: "section-head" }, el("h2", { text: m.name }), el("div", { class: "actions" }, suspend, link)), msg,
+        el("div", { class: "section-head" }, el("h2", { text: m.name }), el("div", { class: "actions" }, suspend, link)), msg, linkBox,
         el("h3", { i18n: "shop.offers" }),
         el("div", {}, ...offers.items.map((o) => el("div", { class: "list-item" }, el("div", {}, el("span", { class: "title", text: o.title }), " ",
           el("span", { class: "pill", text: o.points + " 分" }), o.stock_left !== null ? el("span", { class: "muted", text: " " + MB.t("offer.left", { n: o.stock_left }) }) : ""),

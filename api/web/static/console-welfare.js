@@ -1,6 +1,7 @@
 // Welfare day (公益日批量发放): unit, title, per-line cap, drop the file; live progress; totals;
 // refused lines with the line's own values (read from the file on this device) and the reason in
-// words; refused.csv = the original columns plus the reason, to fix and upload again; reversal.
+// words; refused.csv from the server = the original columns plus the reason, to fix and upload
+// again (joined here from the uploaded file if the server cannot give it); reversal.
 (function () {
   MB.add({
     "wd.title": ["公益日批量发放", "Welfare day credits"], "wd.unit": ["发放单元（积分来源）", "Unit (the points come from it)"],
@@ -77,7 +78,17 @@
       } }), el("button", { class: "secondary", id: "wd-rev-all", i18n: "wd.reverse.all", onclick: () => go(null) })), msg);
   }
 
-  function downloadRefused(b) {
+  // refused.csv from the server (each line's own columns as written, read from the batch's file,
+  // plus the line, the reason's code and the reason in words); if the server cannot give it, the
+  // same join made here from the file this device uploaded.
+  async function downloadRefused(b) {
+    try {
+      const res = await C.raw("GET", b.report_csv, { accept: "text/csv" });
+      C.download(await res.blob(), "refused.csv");
+    } catch (err) { if (rows && rows.length) joinRefused(b); else out.append(el("div", { class: "msg bad", text: C.problem(err) })); }
+  }
+
+  function joinRefused(b) {
     const byLine = new Map(b.refused.map((r) => [r.line, r]));
     const data = [[...header, "拒绝原因 reason"]];
     for (const r of rows || []) if (byLine.has(r.line)) data.push([...r.cells, reason(byLine.get(r.line).code)]);

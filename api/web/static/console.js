@@ -46,6 +46,12 @@
     "problem.offer_unavailable": ["兑换项目不可用", "That offer is not available"],
     "problem.pin_invalid": ["PIN 需为 6 位数字，且不能太简单", "The PIN must be 6 digits and not too simple"],
     "problem.card_not_issued": ["还没有会员卡", "No member card yet"],
+    "problem.pin_wrong": ["PIN 不对，请再试一次", "That PIN is wrong; try again"],
+    "problem.card_locked": ["PIN 输错太多次，会员卡已锁定，请到社区解锁", "Too many wrong PINs: the card is locked until an organizer unlocks it"],
+    "problem.card_revoked": ["这张会员卡已作废（已补办新卡）", "This card no longer works (a new one was issued)"],
+    "problem.link_invalid": ["登录链接无效", "This sign-in link is not valid"],
+    "problem.link_used": ["登录链接已经用过了，请索取新的", "This sign-in link was already used; ask for a new one"],
+    "problem.link_expired": ["登录链接已过期（7 天内有效），请索取新的", "This sign-in link has expired (7 days); ask for a new one"],
     "problem.store_unavailable": ["数据库暂时无法连接，请稍后再试", "The database cannot be reached just now; try again shortly"],
     "problem.rate_limited": ["操作太频繁，请稍后再试", "Too many requests; please wait a little"],
     "problem.http_500": ["服务器出错了，请稍后再试", "The server had a problem; try again shortly"],
@@ -165,26 +171,34 @@
   function whoText() {
     if (!C.me) return "";
     if (C.me.role === "admin") return MB.t("console.who.admin");
-    return MB.t("console.who.organizer", { units: C.units.filter((u) => u.depth === 0).map((u) => u.name).join("、") });
+    const units = C.units.filter((u) => u.depth === 0).map((u) => u.name).join("、");
+    const name = C.me.name || "";
+    if (name && units && name.includes(units)) return name; // e.g. 丹桂社区组织者: the name says it all
+    return MB.t("console.who.organizer", { units: name && name !== "organizer" ? name + " · " + units : units });
   }
 
   async function start() {
     if (!C.token()) { $("signin").classList.remove("hidden"); $("console").classList.add("hidden"); return; }
+    // Who am I: the token's role, name and units (GET /v1/me/principal; never the secret).
+    const refuse = (text) => {
+      MB.clearToken("organizer"); MB.clearToken("admin");
+      $("signin").classList.remove("hidden"); $("console").classList.add("hidden");
+      C.say($("signin-error"), "bad", text);
+    };
+    try {
+      C.me = await C.api("GET", "/v1/me/principal");
+    } catch (err) {
+      if (err.status === 401 || err.status === 403) return refuse(C.problem(err));
+      throw err;
+    }
+    const role = C.me.role;
+    if (role !== "admin" && role !== "organizer") { C.me = null; return refuse(MB.t("console.notstaff")); }
     try {
       await C.loadUnits();
     } catch (err) {
-      if (err.status === 401 || err.status === 403) {
-        MB.clearToken("organizer"); MB.clearToken("admin");
-        $("signin").classList.remove("hidden");
-        C.say($("signin-error"), "bad", err.status === 403 ? MB.t("console.notstaff") : C.problem(err));
-        return;
-      }
+      if (err.status === 401 || err.status === 403) return refuse(err.status === 403 ? MB.t("console.notstaff") : C.problem(err));
       throw err;
     }
-    // The role: an admin may list tokens, an organizer may not (no token is ever shown here).
-    let role = "organizer";
-    try { await C.api("GET", "/v1/tokens"); role = "admin"; } catch (e) { role = "organizer"; }
-    C.me = { role };
     document.documentElement.dataset.role = role;
     document.querySelectorAll(".admin-only").forEach((e) => e.classList.toggle("hidden", role !== "admin"));
     $("who").textContent = whoText();
