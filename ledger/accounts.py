@@ -1,8 +1,9 @@
 """Accounts are named, not stored: ``<kind>:<uuid hex>``.
 
 A unit's issuing account is where points come from (its negative balance is what the unit
-has issued); volunteers hold points; merchants receive them. Only volunteer accounts carry
-a write-time invariant (never below zero).
+has issued); volunteers hold points; merchants receive them; a unit's expired account
+receives the points of its lots that lapsed. Only volunteer accounts carry a write-time invariant
+(never below zero).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from uuid import UUID
 ISSUING = "issuing"
 VOLUNTEER = "volunteer"
 MERCHANT = "merchant"
-ACCOUNT_KINDS = (ISSUING, VOLUNTEER, MERCHANT)
+EXPIRED = "expired"
+ACCOUNT_KINDS = (ISSUING, VOLUNTEER, MERCHANT, EXPIRED)
 
 
 def issuing_account(unit_id: UUID) -> str:
@@ -26,6 +28,10 @@ def volunteer_account(volunteer_id: UUID) -> str:
 
 def merchant_account(merchant_id: UUID) -> str:
     return f"{MERCHANT}:{merchant_id.hex}"
+
+
+def expired_account(unit_id: UUID) -> str:
+    return f"{EXPIRED}:{unit_id.hex}"
 
 
 def account_kind(account: str) -> str:

@@ -31,6 +31,7 @@ from ledger.errors import (
     NotFound,
     TokenRevoked,
 )
+from ledger.lots import rules as lot_rules
 from ledger.journal import DEFAULT_ZONE, Journal, Movement, PostingResult, attempts
 
 __all__ = ["ROLES", "REVERSAL", "IssuedToken", "Ledger", "PostingResult"]
@@ -143,6 +144,31 @@ class Ledger(Application[UUID]):
             lambda: self.get_unit(unit_id),
             lambda unit: unit.move(parent_id, parent.kind, self.unit_ancestry(parent_id), self.clock.now()),
         )
+
+    def set_expiry_policy(self, unit_id: UUID, kind: str | None, months: int | None = None) -> Unit:
+        """A unit's expiry policy for the points it issues from now on (``kind`` None: inherit its
+        parent's again). Every process sees it within ``ledger.journal.POLICY_SECONDS``.
+        Raises NotFound, InvalidRequest, ConcurrencyExhausted."""
+        policy = lot_rules.check_policy(kind, months).as_dict() if kind is not None else None
+        unit = self.update(lambda: self.get_unit(unit_id), lambda u: u.set_expiry_policy(policy, self.clock.now()))
+        self.journal.forget_policies()
+        return unit
+
+    def effective_expiry_policy(self, unit_id: UUID) -> lot_rules.Policy:
+        """The policy of the unit or, where it sets none, of its nearest ancestor that does;
+        never when none does (or the unit is unknown)."""
+        seen: set[UUID] = set()
+        current: UUID | None = unit_id
+        while current is not None and current not in seen:
+            seen.add(current)
+            unit = self.find(Unit, current)
+            if unit is None:
+                break
+            own = getattr(unit, "expiry_policy", None)
+            if own is not None:
+                return lot_rules.Policy.from_dict(own)
+            current = unit.parent_id
+        return lot_rules.NEVER_POLICY
 
     # ---------------------------------------------------------------- volunteers
 

@@ -26,6 +26,17 @@ class Unit(Aggregate):
         self.kind = kind
         self.parent_id = parent_id
         self.created_at = at
+        self.expiry_policy: dict[str, object] | None = None  # None: the nearest ancestor's (else never)
+
+    def set_expiry_policy(self, policy: dict[str, object] | None, at: datetime) -> None:
+        """The expiry of points this unit issues from now on (None: its parent's again); lots
+        opened before keep their date. Setting the same policy again changes nothing."""
+        if policy != self.expiry_policy:
+            self._expiry_policy_set(policy=policy, at=at)
+
+    @event("ExpiryPolicySet")
+    def _expiry_policy_set(self, policy: dict[str, object] | None, at: datetime) -> None:
+        self.expiry_policy = policy
 
     def move(self, parent_id: UUID, parent_kind: str, parent_ancestry: list[UUID], at: datetime) -> None:
         """Under a new parent (``parent_ancestry``: the parent, its parent, … up to the root).

@@ -19,6 +19,17 @@ key) leaves nothing behind; each of its commands is then saved on its own, which
 answer it would have had alone. Work touching an aggregate that another piece of the same group
 touches is saved on its own too.
 
+Lots (``ledger.lots``): every credit posting to a volunteer opens a lot (its expiry by the issuing
+unit's policy, asked of the ledger and cached here for ``POLICY_SECONDS``); every debit posting from
+a volunteer draws from the volunteer's open lots, soonest expiry first, then oldest; a reversal gives
+back to the lots its original drew from (straight on to expiry for a lot whose last day has passed).
+All of it is decided here, at write time, on the lots as read with the account's lot version, and
+stored in the postings' own fields. The store checks, in the save's transaction, that each version
+decided on is still current; if not, the save is refused (``LotsChanged``) and this journal decides
+those movements again from fresh lots, keeping the other items' events: callers never see it.
+Within a group, work that checks a volunteer's lots never shares the save with other work touching
+that volunteer's lots (they would be decided on the same view).
+
 Callers see domain errors only: ``InsufficientPoints``, ``IdempotencyConflict``,
 ``ConcurrentChange`` (decide again from a fresh load), ``LineKeyPaid``.
 """
@@ -33,7 +44,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -42,25 +53,29 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from ledger import positions, rules
-from ledger.accounts import Posting
+from ledger.accounts import Posting, expired_account, is_volunteer
 from ledger.clock import Clock
 from ledger.domain import LedgerTransaction
+from ledger.lots import rules as lot_rules
+from ledger.lots.model import LotWrites, View, expiry_key, fifo, issuing_unit_of, lot_id, writes_of
 from ledger.postings import PostingRow, rows_of
 from ledger.errors import ConcurrencyExhausted, ConcurrentChange, IdempotencyConflict, InsufficientPoints, InvalidRequest, LineKeyPaid
-from ledger.store.common import BalanceGuardViolation, LineKeyConflict
+from ledger.store.common import BalanceGuardViolation, LineKeyConflict, LotsChanged
 
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 GROUP_MAX = 500  # commands per store transaction
 ATTEMPTS = 40  # decisions per command before ConcurrencyExhausted
 MAX_KEY = 300
+POLICY_SECONDS = 1.0  # how long a process keeps a unit's effective expiry policy
 
 
 class Store(Protocol):
     """What the journal needs of the application: its save (with the write-time options), its
-    repository and its clock."""
+    repository, its recorder (the volunteers' lots are read from it) and its clock."""
 
     clock: Clock
     repository: Any
+    recorder: Any
 
     def save(self, *objs: Any, **kwargs: Any) -> Any: ...
 
@@ -82,6 +97,8 @@ class Movement:
 
     ``details``: per posting, extra fields stored with it (a batch line's number, key, minutes,
     memo). ``paid_line_keys``: batch line keys this movement pays, each at most once in the store.
+    ``lot``: an expiry of this one lot: its debit posting takes all that is left of the lot
+    (decided, like any drawing, on the lots as read; nothing left: nothing is recorded).
     """
 
     key: str
@@ -95,6 +112,7 @@ class Movement:
     reverses: UUID | None = None
     details: Sequence[Mapping[str, Any]] | None = None
     paid_line_keys: Sequence[str] = ()
+    lot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,12 +123,23 @@ class PostingResult:
 
 @dataclass
 class Recorded:
-    """A built transaction and what the store writes and checks with it."""
+    """A built transaction and what the store writes and checks with it. When the lots it was
+    decided on changed before the save, the journal decides it again in place (``movement``);
+    ``dropped``: an expiry that found nothing left to expire records nothing."""
 
     transaction: LedgerTransaction
     deltas: list[tuple[str, int]]
     line_keys: list[tuple[str, UUID]]
     rows: list[PostingRow]
+    lots: LotWrites = field(default_factory=LotWrites)
+    movement: Movement | None = None
+    events: list[Any] | None = None  # the transaction's events, collected once
+    dropped: bool = False
+
+    def take_events(self) -> list[Any]:
+        if self.events is None:
+            self.events = [] if self.dropped else list(self.transaction.collect_events())
+        return self.events
 
 
 def merged(parts: Sequence[Sequence[tuple[str, int]]]) -> list[tuple[str, int]]:
@@ -124,29 +153,50 @@ def merged(parts: Sequence[Sequence[tuple[str, int]]]) -> list[tuple[str, int]]:
 
 @dataclass
 class _Work:
-    events: list[Any]
-    deltas: list[tuple[str, int]]
-    line_keys: list[tuple[str, UUID]]
-    rows: list[PostingRow]
+    parts: list[Any] = field(default_factory=list)  # built transactions (Recorded), and other items' events
     prepare: Callable[[], Sequence[Any]] | None = None  # late events, made just before the save
     undo: Callable[[], None] | None = None  # the save failed: give back what prepare took
     future: Future[int] = field(default_factory=Future)  # the log position of the save
     late: "_Work | None" = None  # what prepare made
 
     def add(self, items: Sequence[Any]) -> "_Work":
-        """Collect the items' events once (a retry saves the same events again), and what the
-        built transactions among them bring."""
-        parts = [self.deltas]
+        """Collect the items' events once (a retry saves the same events again); a built
+        transaction stays whole, so that it can be decided again."""
         for item in items:
             if isinstance(item, Recorded):
-                parts.append(item.deltas)
-                self.line_keys += item.line_keys
-                self.rows += item.rows
-                item = item.transaction
-            collect = getattr(item, "collect_events", None)
-            self.events += collect() if collect is not None else [item]
-        self.deltas = merged(parts)
+                item.take_events()
+                self.parts.append(item)
+            else:
+                collect = getattr(item, "collect_events", None)
+                self.parts.append(list(collect()) if collect is not None else [item])
         return self
+
+    @property
+    def recorded(self) -> list[Recorded]:
+        return [p for p in self.parts if isinstance(p, Recorded) and not p.dropped]
+
+    @property
+    def events(self) -> list[Any]:
+        return [e for p in self.parts for e in (p.take_events() if isinstance(p, Recorded) else p)]
+
+    @property
+    def deltas(self) -> list[tuple[str, int]]:
+        return merged([r.deltas for r in self.recorded])
+
+    @property
+    def line_keys(self) -> list[tuple[str, UUID]]:
+        return [k for r in self.recorded for k in r.line_keys]
+
+    @property
+    def rows(self) -> list[PostingRow]:
+        return [row for r in self.recorded for row in r.rows]
+
+    @property
+    def lots(self) -> LotWrites:
+        out = LotWrites()
+        for r in self.recorded:
+            out.add(r.lots)
+        return out
 
     @property
     def debits(self) -> bool:
@@ -156,7 +206,7 @@ class _Work:
         """This work with the items ``prepare`` made."""
         if not late:
             return self
-        return _Work(list(self.events), list(self.deltas), list(self.line_keys), list(self.rows)).add(late)
+        return _Work(list(self.parts)).add(late)
 
     def ids(self) -> set[UUID]:
         return {e.originator_id for e in self.events}
@@ -167,8 +217,9 @@ class Journal:
 
     def __init__(self, store: Store, *, zone: ZoneInfo = DEFAULT_ZONE, group_max: int = GROUP_MAX) -> None:
         self.store = store
-        self.zone = zone  # where a posting's local day is cut
+        self.zone = zone  # where a posting's local day and a lot's last day are cut
         self.group_max = group_max
+        self._policies: dict[UUID, tuple[lot_rules.Policy, float]] = {}
         self._queue: queue.Queue[_Work | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -177,10 +228,11 @@ class Journal:
 
     # ---------------------------------------------------------------- building
 
-    def transaction(self, movement: Movement, *, at: datetime | None = None) -> Recorded:
-        """The ledger transaction of a movement, checked by the posting rules. ``at``: when it
-        happened, for a bulk fill of the past (benchmarks); else the clock's now.
-        Raises InvalidRequest, InvalidAmount."""
+    def transaction(self, movement: Movement, *, at: datetime | None = None, views: dict[str, View] | None = None) -> Recorded:
+        """The ledger transaction of a movement, checked by the posting rules, with its lots
+        decided (``views``: volunteers' lots as read, shared by movements decided together;
+        else read here). ``at``: when it happened, for a bulk fill of the past (benchmarks);
+        else the clock's now. Raises InvalidRequest, InvalidAmount."""
         m = movement
         if not m.key or len(m.key) > MAX_KEY:
             raise InvalidRequest(f"an idempotency key of 1 to {MAX_KEY} characters is required")
@@ -190,20 +242,131 @@ class Journal:
         stored = [p.as_dict() for p in m.postings]
         if m.details is not None:
             stored = [{**p, **d} for p, d in zip(stored, m.details, strict=True)]
+        fingerprint = m.fingerprint or rules.fingerprint([m.kind, stored, minutes, memo])  # the request, not its drawing
+        at = at or self.store.clock.now()
+        txn_id = LedgerTransaction.create_id(m.key)
+        decided = self._decide(m, txn_id, stored, at, views)
+        if decided is None:  # an expiry with nothing left to expire
+            return Recorded(None, [], [], [], movement=m, dropped=True)  # type: ignore[arg-type]
+        stored, checks, tails = decided
         txn = LedgerTransaction(
             key=m.key,
             kind=m.kind,
             postings=stored,
             minutes=minutes,
             memo=memo,
-            fingerprint=m.fingerprint or rules.fingerprint([m.kind, stored, minutes, memo]),
+            fingerprint=fingerprint,
             actor=m.actor,
             unit_id=m.unit_id,
             reverses=m.reverses,
-            at=at or self.store.clock.now(),
+            at=at,
         )
         rows = rows_of(txn.id, {**txn.__dict__, "postings": stored}, self.zone)
-        return Recorded(txn, rules.guarded_deltas(m.postings), [(k, txn.id) for k in m.paid_line_keys], rows)
+        lots = writes_of(txn.id, stored)
+        lots.checks, lots.tails = checks, tails
+        deltas = rules.guarded_deltas([Posting.from_dict(p) for p in stored])
+        return Recorded(txn, deltas, [(k, txn.id) for k in m.paid_line_keys], rows, lots, m)
+
+    def transactions(self, movements: Sequence[Movement], *, at: datetime | None = None) -> list[Recorded]:
+        """Movements decided together on one read of their volunteers' lots (an expiry run's
+        chunk), each drawing after the ones before it."""
+        views = self.views(sorted({p.source for m in movements for p in m.postings if is_volunteer(p.source)}))
+        return [self.transaction(m, at=at, views=views) for m in movements]
+
+    def views(self, accounts: Sequence[str]) -> dict[str, View]:
+        """Volunteers' open lots, as read now, with their accounts' lot versions."""
+        if not accounts:
+            return {}
+        return self.store.recorder.select_lot_views(list(accounts))  # type: ignore[attr-defined,no-any-return]
+
+    def policy(self, unit_id: UUID) -> lot_rules.Policy:
+        """The effective expiry policy of an issuing unit, as the ledger says, kept for
+        ``POLICY_SECONDS`` (so a change reaches every process within a second)."""
+        now = time.monotonic()
+        hit = self._policies.get(unit_id)
+        if hit is not None and now - hit[1] < POLICY_SECONDS:
+            return hit[0]
+        ask = getattr(self.store, "effective_expiry_policy", None)
+        policy = ask(unit_id) if ask is not None else lot_rules.NEVER_POLICY
+        self._policies[unit_id] = (policy, now)
+        return policy
+
+    def forget_policies(self) -> None:
+        self._policies.clear()
+
+    def _decide(
+        self, m: Movement, txn_id: UUID, stored: list[dict[str, Any]], at: datetime, views: dict[str, View] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, tuple[bool, date] | None]] | None:
+        """The postings with their lots: ``opens`` on a credit to a volunteer, ``draws`` on a debit
+        from one, ``restores`` on a reversal's posting back to one (the original posting's
+        drawing), plus, per issuing unit, one posting straight on to its expired account for the
+        lots given back after their last day. And the lot version of each account drawn from."""
+        if not any(is_volunteer(p["source"]) or is_volunteer(p["destination"]) for p in stored):
+            return stored, {}, {}
+        out = [dict(p) for p in stored]
+        debtors = sorted({p["source"] for p in out if is_volunteer(p["source"])})
+        if views is None:
+            views = self.views(debtors)
+        elif missing := [a for a in debtors if a not in views]:
+            views.update(self.views(missing))
+        original = self._original_postings(m.reverses) if m.reverses is not None else []
+        checks: dict[str, int] = {}
+        tails: dict[str, tuple[bool, date] | None] = {}
+        lapsed: dict[tuple[str, str], list[list[Any]]] = {}
+        for seq, p in enumerate(out):
+            source, destination = p["source"], p["destination"]
+            if is_volunteer(destination):
+                before = original[seq] if seq < len(original) else None
+                if before is not None and before["source"] == destination and before["destination"] == source and "draws" in before:
+                    p["restores"] = [list(d) for d in before["draws"]]
+                    ends = self.store.recorder.select_lots_by_id([d[0] for d in before["draws"]])  # type: ignore[attr-defined]
+                    for lot, unit, amount in before["draws"]:
+                        if lot in ends and lot_rules.is_expired(ends[lot].expires_on, at, self.zone):
+                            lapsed.setdefault((destination, unit), []).append([lot, unit, amount])
+                else:
+                    unit = issuing_unit_of(p, m.unit_id)
+                    last = lot_rules.last_day(self.policy(unit), at, self.zone)
+                    p["opens"] = {"lot": lot_id(txn_id, seq), "unit": unit.hex, "expires_on": last.isoformat() if last else None}
+            if is_volunteer(source):
+                view = views[source]
+                checks[source] = view.version
+                if m.lot is None:
+                    order_keys = {lot.lot: expiry_key(lot.expires_on) for lot in view.lots}
+                    p["draws"] = fifo(view, int(p["amount"]))
+                    short = sum(d[2] for d in p["draws"]) < int(p["amount"])
+                    tail = order_keys[p["draws"][-1][0]] if p["draws"] else (False, date.min)
+                    tails[source] = None if short or tails.get(source, tail) is None else max(tails.get(source, tail), tail)  # type: ignore[type-var]
+                    continue
+                tails.setdefault(source, (False, date.min))  # one lot, all that is left: no FIFO
+                found = next((lot for lot in view.lots if lot.lot == m.lot and lot.remaining), None)
+                if found is None:
+                    return None
+                view.lots.remove(found)
+                p["amount"] = found.remaining
+                p["draws"] = [[found.lot, found.unit_id.hex, found.remaining]]
+        for (volunteer, unit), draws in lapsed.items():
+            out.append({"source": volunteer, "destination": expired_account(UUID(unit)), "amount": sum(d[2] for d in draws), "draws": draws})
+        return out, checks, tails
+
+    def _original_postings(self, transaction_id: UUID) -> list[dict[str, Any]]:
+        try:
+            original = self.store.repository.get(transaction_id)
+        except AggregateNotFoundError:
+            return []
+        return list(getattr(original, "postings_data", []))
+
+    def _decide_again(self, work: _Work) -> None:
+        """The work's movements that drew on lots, decided again from fresh lots (in place)."""
+        again = [r for r in work.parts if isinstance(r, Recorded) and not r.dropped and r.lots.checks]
+        views = self.views(sorted({a for r in again for a in r.lots.checks}))
+        for r in again:
+            assert r.movement is not None
+            fresh = self.transaction(r.movement, at=r.transaction.at, views=views)
+            r.transaction, r.deltas, r.line_keys, r.rows, r.lots, r.dropped = (
+                fresh.transaction, fresh.deltas, fresh.line_keys, fresh.rows, fresh.lots, fresh.dropped,
+            )
+            r.events = None
+            r.take_events()
 
     # ---------------------------------------------------------------- recording
 
@@ -216,12 +379,15 @@ class Journal:
         LineKeyPaid (a batch line key was paid meanwhile).
         """
         recorded = self.transaction(movement)
-        txn = recorded.transaction
+        if recorded.dropped:
+            raise InsufficientPoints("nothing left to move")
         try:
             self.commit(recorded, *also_save, grouped=grouped)
         except ConcurrentChange:
-            return self._replay(txn)
-        return PostingResult(txn, replayed=False)
+            return self._replay(recorded.transaction)
+        if recorded.dropped:
+            raise InsufficientPoints("nothing left to move")
+        return PostingResult(recorded.transaction, replayed=False)
 
     def _replay(self, attempted: LedgerTransaction) -> PostingResult:
         try:
@@ -248,7 +414,7 @@ class Journal:
         Raises ConcurrentChange (a version or key was recorded meanwhile), InsufficientPoints,
         LineKeyPaid, and what ``prepare`` raises.
         """
-        work = _Work([], [], [], [], prepare, undo)
+        work = _Work([], prepare, undo)
         work.add(items)
         if grouped:
             self._start()
@@ -269,12 +435,20 @@ class Journal:
     # ---------------------------------------------------------------- the store
 
     def _save(
-        self, events: list[Any], deltas: list[tuple[str, int]], line_keys: list[tuple[str, UUID]], rows: list[PostingRow]
+        self,
+        events: list[Any],
+        deltas: list[tuple[str, int]],
+        line_keys: list[tuple[str, UUID]],
+        rows: list[PostingRow],
+        lots: LotWrites | None = None,
     ) -> int:
         """The one call that hands point movements to the store; returns the notification id of
-        the last event recorded. Raises ConcurrentChange, InsufficientPoints, LineKeyPaid."""
+        the last event recorded. Raises ConcurrentChange, InsufficientPoints, LineKeyPaid,
+        LotsChanged (decide those movements again)."""
+        if not events:
+            return 0
         try:
-            recordings = self.store.save(*events, balance_deltas=deltas, line_keys=line_keys, postings=rows)
+            recordings = self.store.save(*events, balance_deltas=deltas, line_keys=line_keys, postings=rows, lots=lots or None)
         except BalanceGuardViolation as e:
             raise InsufficientPoints("not enough points", accounts=e.accounts) from None
         except LineKeyConflict:
@@ -288,8 +462,13 @@ class Journal:
     def _alone(self, work: _Work) -> int:
         whole = work.whole(work.prepare() if work.prepare is not None else ())
         try:
-            return self._save(whole.events, whole.deltas, whole.line_keys, whole.rows)
-        except (ConcurrentChange, InsufficientPoints, LineKeyPaid):
+            for _ in attempts("changes to the same points"):
+                try:
+                    return self._save(whole.events, whole.deltas, whole.line_keys, whole.rows, whole.lots)
+                except LotsChanged:
+                    self._decide_again(whole)
+            raise AssertionError("unreachable")
+        except (ConcurrentChange, InsufficientPoints, LineKeyPaid, ConcurrencyExhausted):
             if work.undo is not None:
                 work.undo()
             raise
@@ -333,9 +512,11 @@ class Journal:
         group: list[_Work] = []
         alone: list[_Work] = []
         ids: set[UUID] = set()
+        group_lots = LotWrites()  # what the group's pieces decided on and change of volunteers' lots
         for w in batch:
             mine = w.ids()
-            if len(batch) == 1 or mine & ids:
+            lots = w.lots
+            if len(batch) == 1 or mine & ids or not lots.fits_beside(group_lots):
                 alone.append(w)
                 continue
             try:
@@ -344,6 +525,7 @@ class Journal:
                 w.future.set_exception(e)
                 continue
             ids |= mine
+            group_lots.add(lots)
             group.append(w)
         if len(group) == 1:
             w = group[0]
@@ -358,8 +540,9 @@ class Journal:
                     merged([w.deltas for w in wholes]),
                     [k for w in wholes for k in w.line_keys],
                     [r for w in wholes for r in w.rows],
+                    LotWrites().add_all(w.lots for w in wholes),
                 )
-            except (ConcurrentChange, InsufficientPoints, LineKeyPaid):
+            except (ConcurrentChange, InsufficientPoints, LineKeyPaid, LotsChanged):
                 for w in reversed(group):
                     if w.undo is not None:
                         w.undo()

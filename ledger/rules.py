@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from ledger.accounts import ISSUING, MERCHANT, VOLUNTEER, Posting, account_kind, is_volunteer
+from ledger.accounts import ACCOUNT_KINDS, ISSUING, MERCHANT, VOLUNTEER, Posting, account_kind, is_volunteer
 from ledger.errors import InvalidAmount, InvalidRequest, NotReversible, UnitCycle, UnitKindNotAllowed
 
 # A single posting above this is a typo or an attack, not a good deed.
@@ -57,7 +57,7 @@ def check_postings(postings: Sequence[Posting]) -> None:
         if p.source == p.destination:
             raise InvalidRequest("a posting must move points between two different accounts")
         for acct in (p.source, p.destination):
-            if account_kind(acct) not in (ISSUING, VOLUNTEER, MERCHANT):
+            if account_kind(acct) not in ACCOUNT_KINDS:
                 raise InvalidRequest(f"unknown account {acct!r}")
 
 

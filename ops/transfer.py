@@ -51,6 +51,7 @@ from ledger.accounts import Posting
 from ledger.application import Ledger
 from ledger.batches.rules import BATCH
 from ledger.chain import GENESIS, event_digest, link
+from ledger.lots.model import LotWrites, writes_of
 from ledger.postings import PostingRow, rows_of
 from ledger.store.common import BalanceGuardViolation, LineKeyConflict
 from ops.projecting import catch_up
@@ -252,13 +253,15 @@ def check_file(path: Path) -> dict[str, Any]:
 
 def _guard_deltas(
     ledger: Ledger, chunk: list[StoredEvent]
-) -> tuple[list[tuple[str, int]], int, list[tuple[str, Any]], list[PostingRow]]:
-    """The chunk's balance deltas, its transaction count, its paid batch line keys and its
-    posting rows (as the journal wrote them: ``ledger.postings.rows_of``)."""
+) -> tuple[list[tuple[str, int]], int, list[tuple[str, Any]], list[PostingRow], LotWrites]:
+    """The chunk's balance deltas, its transaction count, its paid batch line keys, its
+    posting rows (as the journal wrote them: ``ledger.postings.rows_of``) and its lots and
+    drawings (``ledger.lots.model.writes_of``)."""
     nets: dict[str, int] = defaultdict(int)
     transactions = 0
     line_keys: list[tuple[str, Any]] = []
     rows: list[PostingRow] = []
+    lots = LotWrites()
     for stored in chunk:
         if stored.topic != RECORDED:
             continue
@@ -269,7 +272,8 @@ def _guard_deltas(
         if event.kind == BATCH:
             line_keys += [(p["key"], event.originator_id) for p in event.postings if "key" in p]
         rows += rows_of(event.originator_id, event.__dict__, ledger.zone)
-    return sorted((a, d) for a, d in nets.items() if d != 0), transactions, line_keys, rows
+        lots.add(writes_of(event.originator_id, event.postings))
+    return sorted((a, d) for a, d in nets.items() if d != 0), transactions, line_keys, rows, lots
 
 
 def import_log(services: Services, path: Path, *, chunk_size: int = 1000) -> ImportResult:
@@ -287,11 +291,11 @@ def import_log(services: Services, path: Path, *, chunk_size: int = 1000) -> Imp
     recorder: Any = ledger.recorder
 
     def insert(ids: list[int], chunk: list[StoredEvent], chain: list[ChainValues | None]) -> None:
-        deltas, transactions, line_keys, rows = _guard_deltas(ledger, chunk)
+        deltas, transactions, line_keys, rows, lots = _guard_deltas(ledger, chunk)
         # Each event keeps the time it was first recorded (version 1 files: now).
         times = [c.recorded_at if c else ledger.clock.now() for c in chain]
         try:
-            new_ids = recorder.insert_events(chunk, balance_deltas=deltas, line_keys=line_keys, postings=rows, recorded_at=times)
+            new_ids = recorder.insert_events(chunk, balance_deltas=deltas, line_keys=line_keys, postings=rows, lots=lots or None, recorded_at=times)
         except BalanceGuardViolation as e:
             raise TransferError(
                 f"events {ids[0]}..{ids[-1]} would take {', '.join(e.accounts)} below zero; the export is not a valid log"

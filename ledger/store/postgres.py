@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +17,10 @@ from psycopg.sql import SQL, Identifier
 
 from ledger.chain import ChainRow, recorded_at_list
 from ledger.postings import COLUMNS, PostingRow, placed
-from ledger.store.common import BalanceGuardViolation, LineKeyConflict, positions_of
+from ledger.lots.model import Lot, LotWrites, View
+from ledger.store.common import BalanceGuardViolation, LineKeyConflict, LotsChanged, positions_of, transaction_positions
+
+LOTS_CHANGED = "MB001"  # the SQLSTATE the lots function raises when a decision's version moved on
 
 
 # When PostgreSQL is down, a request must not hang: a connection is waited for at most this long.
@@ -46,8 +49,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             SQL(
                 "CREATE TABLE IF NOT EXISTS {0} ("
                 "account text PRIMARY KEY, "
-                "balance bigint NOT NULL CHECK (balance >= 0))"
+                "balance bigint NOT NULL CHECK (balance >= 0), lot_version bigint NOT NULL DEFAULT 0)"
             ).format(table)
+        )
+        # A store made before lots: its guard rows get their lots' version.
+        self.sql_create_statements.append(
+            SQL("ALTER TABLE {0} ADD COLUMN IF NOT EXISTS lot_version bigint NOT NULL DEFAULT 0").format(table)
         )
         # Every error here must come from the database, never from Python: the library
         # commits the pipeline's transaction before re-raising an exception that left the
@@ -99,6 +106,166 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
         self._init_chain(events)
         self._init_postings()
+        self._init_lots(table)
+
+    def _init_lots(self, balances: Any) -> None:
+        prefix = self.events_table_name.removesuffix("_events")
+        self.lots_table, self.drawings_table = f"{prefix}_lots", f"{prefix}_drawings"
+        schema = Identifier(self.datastore.schema)
+        lots = SQL("{0}.{1}").format(schema, Identifier(self.lots_table))
+        drawings = SQL("{0}.{1}").format(schema, Identifier(self.drawings_table))
+        function = SQL("{0}.{1}").format(schema, Identifier(f"{prefix}_lots_apply"))
+        self.sql_create_statements += [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (lot text PRIMARY KEY, account text NOT NULL, unit_id uuid NOT NULL, "
+                "amount bigint NOT NULL, remaining bigint NOT NULL CHECK (remaining >= 0 AND remaining <= amount), "
+                "expires_on date, position bigint NOT NULL, seq integer NOT NULL)"
+            ).format(lots),
+            SQL("CREATE INDEX IF NOT EXISTS {0} ON {1} (account) WHERE remaining > 0").format(
+                Identifier(f"{self.lots_table}_open"), lots
+            ),
+            SQL("CREATE INDEX IF NOT EXISTS {0} ON {1} (expires_on, lot) WHERE remaining > 0").format(
+                Identifier(f"{self.lots_table}_due"), lots
+            ),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (position bigint NOT NULL, seq integer NOT NULL, lot text NOT NULL, "
+                "unit_id uuid NOT NULL, amount bigint NOT NULL, PRIMARY KEY (position, seq, lot))"
+            ).format(drawings),
+            # One round trip, inside the insert's transaction (under the events table's lock): the
+            # versions decided on must still be current (else SQLSTATE MB001, which aborts all),
+            # then the lots opened, drawn and given back (CHECK: never below zero), and the drawings.
+            SQL(
+                "CREATE OR REPLACE FUNCTION {function}(p_accounts text[], p_versions bigint[], p_bumps text[], "
+                "o_lot text[], o_account text[], o_unit uuid[], o_amount bigint[], o_expires date[], o_position bigint[], "
+                "o_seq integer[], d_position bigint[], d_seq integer[], d_lot text[], d_unit uuid[], d_amount bigint[]) "
+                "RETURNS void LANGUAGE plpgsql AS $body$\n"
+                "DECLARE v_n integer; v_m integer;\n"
+                "BEGIN\n"
+                "  IF cardinality(p_accounts) > 0 THEN\n"
+                "    INSERT INTO {balances} (account, balance) SELECT unnest(p_accounts), 0 ON CONFLICT (account) DO NOTHING;\n"
+                "    UPDATE {balances} AS t SET lot_version = t.lot_version + 1\n"
+                "      FROM unnest(p_accounts, p_versions) AS c(account, v) WHERE t.account = c.account AND t.lot_version = c.v;\n"
+                "    GET DIAGNOSTICS v_n = ROW_COUNT;\n"
+                "    IF v_n <> cardinality(p_accounts) THEN RAISE EXCEPTION 'lots changed meanwhile' USING ERRCODE = '{code}'; END IF;\n"
+                "  END IF;\n"
+                "  IF cardinality(p_bumps) > 0 THEN\n"
+                "    UPDATE {balances} SET lot_version = lot_version + 1 WHERE account = ANY(p_bumps);\n"
+                "  END IF;\n"
+                "  IF cardinality(o_lot) > 0 THEN\n"
+                "    INSERT INTO {lots} (lot, account, unit_id, amount, remaining, expires_on, position, seq)\n"
+                "      SELECT l, a, u, m, m, e, p, s FROM unnest(o_lot, o_account, o_unit, o_amount, o_expires, o_position, o_seq)\n"
+                "      AS x(l, a, u, m, e, p, s);\n"
+                "  END IF;\n"
+                "  IF cardinality(d_lot) > 0 THEN\n"
+                "    UPDATE {lots} AS t SET remaining = t.remaining - d.amount FROM (SELECT lot, sum(amount) AS amount\n"
+                "      FROM unnest(d_lot, d_amount) AS y(lot, amount) GROUP BY lot) AS d WHERE t.lot = d.lot;\n"
+                "    GET DIAGNOSTICS v_n = ROW_COUNT;\n"
+                "    SELECT count(DISTINCT z.l) INTO v_m FROM unnest(d_lot) AS z(l);\n"
+                "    IF v_n <> v_m THEN RAISE EXCEPTION 'a drawn lot is missing' USING ERRCODE = '{code}'; END IF;\n"
+                "    INSERT INTO {drawings} (position, seq, lot, unit_id, amount)\n"
+                "      SELECT * FROM unnest(d_position, d_seq, d_lot, d_unit, d_amount);\n"
+                "  END IF;\n"
+                "END\n"
+                "$body$"
+            ).format(function=function, balances=balances, lots=lots, drawings=drawings, code=SQL(LOTS_CHANGED)),
+        ]
+        self.lots_apply_statement = SQL(
+            "SELECT {0}(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::uuid[], %s::bigint[], "
+            "%s::date[], %s::bigint[], %s::integer[], %s::bigint[], %s::integer[], %s::text[], %s::uuid[], %s::bigint[])"
+        ).format(function)
+        self._lot_columns = SQL("lot, account, unit_id, amount, remaining, expires_on, position, seq")
+        self.select_lot_versions_statement = SQL(
+            "SELECT account, lot_version FROM {0} WHERE account = ANY(%s::text[])"
+        ).format(balances)
+        self.select_all_lot_versions_statement = SQL("SELECT account, lot_version FROM {0}").format(balances)
+        self.select_open_lots_statement = SQL(
+            "SELECT {1} FROM {0} WHERE account = ANY(%s::text[]) AND remaining > 0"
+        ).format(lots, self._lot_columns)
+        self.select_lots_by_id_statement = SQL("SELECT {1} FROM {0} WHERE lot = ANY(%s::text[])").format(lots, self._lot_columns)
+        self.select_due_lots_statement = SQL(
+            "SELECT {1} FROM {0} WHERE remaining > 0 AND expires_on < %s AND (expires_on, lot) > (%s::date, %s) "
+            "ORDER BY expires_on, lot LIMIT %s"
+        ).format(lots, self._lot_columns)
+        self.select_lots_statement = SQL("SELECT {1} FROM {0} WHERE lot > %s ORDER BY lot LIMIT %s").format(lots, self._lot_columns)
+        self.select_account_lots_statement = SQL(
+            "SELECT {1} FROM {0} WHERE account = %s AND lot > %s ORDER BY lot LIMIT %s"
+        ).format(lots, self._lot_columns)
+        self.select_drawings_statement = SQL(
+            "SELECT position, seq, lot, unit_id, amount FROM {0} WHERE position > %s AND position <= %s "
+            "ORDER BY position, seq, lot LIMIT %s"
+        ).format(drawings)
+
+    def _apply_lots(self, curs: psycopg.Cursor[Any], lots: LotWrites, at: dict[UUID, int]) -> None:
+        """One call of the lots function: checks (each moves its version on) or changes."""
+        checks = sorted(lots.checks.items())
+        o, d = lots.opens, lots.drawings
+        params = (
+            [a for a, _ in checks], [v for _, v in checks], sorted(lots.bumps),
+            [x.lot for x in o], [x.account for x in o], [str(x.unit_id) for x in o], [x.amount for x in o],
+            [x.expires_on for x in o], [at[x.transaction_id] for x in o], [x.seq for x in o],
+            [at[x.transaction_id] for x in d], [x.seq for x in d], [x.lot for x in d], [str(x.unit_id) for x in d],
+            [x.amount for x in d],
+        )
+        try:
+            curs.execute(self.lots_apply_statement, params)
+            curs.connection._pipeline.sync()  # noqa: SLF001 - surface a changed version here
+        except (psycopg.errors.CheckViolation, psycopg.errors.RaiseException) as e:
+            raise LotsChanged([a for a, _ in checks]) from e
+        except psycopg.DatabaseError as e:
+            if e.sqlstate == LOTS_CHANGED:
+                raise LotsChanged([a for a, _ in checks]) from e
+            raise
+
+    def select_lot_views(self, accounts: Sequence[str]) -> dict[str, View]:
+        """Each account's open lots and the version they were read at (accounts never credited:
+        version 0, no lots), read in one transaction."""
+        out: dict[str, View] = {}
+        with self.datastore.transaction(commit=False) as c:
+            c.row_factory = tuple_row
+            c.execute(self.select_lot_versions_statement, (list(accounts),))
+            for account, version in c.fetchall():
+                out[account] = View(version, [])
+            c.execute(self.select_open_lots_statement, (list(accounts),))
+            for r in c.fetchall():
+                out.setdefault(r[1], View(0, [])).lots.append(Lot(*r))
+        return {a: out.get(a, View(0, [])) for a in accounts}
+
+    def select_lots_by_id(self, lots: Sequence[str]) -> dict[str, Lot]:
+        with self.datastore.transaction(commit=False) as c:
+            c.row_factory = tuple_row
+            c.execute(self.select_lots_by_id_statement, (list(lots),))
+            return {r[0]: Lot(*r) for r in c.fetchall()}
+
+    def select_due_lots(self, before: date, after: tuple[date | None, str] = (None, ""), limit: int = 200) -> list[Lot]:
+        """Lots with points left whose last day is before ``before``, by (last day, lot), after a
+        (last day, lot) cursor."""
+        with self.datastore.transaction(commit=False) as c:
+            c.row_factory = tuple_row
+            c.execute(self.select_due_lots_statement, (before, after[0] or date.min, after[1], limit))
+            return [Lot(*r) for r in c.fetchall()]
+
+    def select_lots(self, after: str = "", limit: int = 10_000, account: str | None = None) -> list[Lot]:
+        """Every lot (or one account's), by id, after a lot id: verify and the views read them."""
+        with self.datastore.transaction(commit=False) as c:
+            c.row_factory = tuple_row
+            if account is None:
+                c.execute(self.select_lots_statement, (after, limit))
+            else:
+                c.execute(self.select_account_lots_statement, (account, after, limit))
+            return [Lot(*r) for r in c.fetchall()]
+
+    def select_drawings(self, after: int, stop: int, limit: int) -> list[tuple[int, int, str, UUID, int]]:
+        """Drawing rows ``(position, seq, lot, unit, amount)`` after a position, up to ``stop``."""
+        with self.datastore.transaction(commit=False) as c:
+            c.row_factory = tuple_row
+            c.execute(self.select_drawings_statement, (after, stop, limit))
+            return c.fetchall()  # type: ignore[return-value]
+
+    def select_lot_versions(self) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.row_factory = tuple_row
+            c.execute(self.select_all_lot_versions_statement)
+            return dict(c.fetchall())
 
     def _init_postings(self) -> None:
         self.postings_table = self.events_table_name.removesuffix("_events") + "_postings"
@@ -235,6 +402,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 curs.connection._pipeline.sync()  # noqa: SLF001 - surface a duplicate key here
             except psycopg.errors.UniqueViolation as e:
                 raise LineKeyConflict(str(e)) from e
+        lots: LotWrites | None = kwargs.get("lots")
+        if lots and lots.checks and ids:
+            # Before the guard: a decision made on stale lots is decided again, not refused.
+            self._apply_lots(curs, LotWrites(checks=lots.checks), {})
         deltas: Sequence[tuple[str, int]] = kwargs.get("balance_deltas") or ()
         if deltas:
             accounts = [a for a, _ in deltas]
@@ -250,6 +421,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 curs.connection._pipeline.sync()  # noqa: SLF001 - surface a CHECK violation here
             except psycopg.errors.CheckViolation as e:
                 raise BalanceGuardViolation(accounts) from e
+        if lots and ids:
+            at = transaction_positions(
+                stored_events, ids, {o.transaction_id for o in lots.opens} | {d.transaction_id for d in lots.drawings}
+            )
+            self._apply_lots(curs, LotWrites({}, lots.bumps - lots.checks.keys(), lots.opens, lots.drawings), at)
         return ids
 
     @staticmethod

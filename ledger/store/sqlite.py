@@ -15,7 +15,18 @@ from ledger.chain import CHAIN_TABLE, GENESIS, ChainRow, event_digest, link, rec
 from ledger.codec import from_utc_text, utc_text
 from ledger.postings import COLUMNS, PostingRow, placed
 from ledger.postings import TABLE as POSTINGS_TABLE
-from ledger.store.common import BALANCES_TABLE, LINE_KEYS_TABLE, BalanceGuardViolation, LineKeyConflict, positions_of
+from ledger.lots.model import Lot, LotWrites, View, net_by_lot
+from ledger.store.common import (
+    BALANCES_TABLE,
+    DRAWINGS_TABLE,
+    LINE_KEYS_TABLE,
+    LOTS_TABLE,
+    BalanceGuardViolation,
+    LineKeyConflict,
+    LotsChanged,
+    positions_of,
+    transaction_positions,
+)
 
 _IN_CHUNK = 500  # parameters per IN (…) on SQLite
 
@@ -26,7 +37,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             *super().construct_create_table_statements(),
             f"CREATE TABLE IF NOT EXISTS {BALANCES_TABLE} ("
             "account TEXT PRIMARY KEY, "
-            "balance INTEGER NOT NULL CHECK (balance >= 0)) WITHOUT ROWID",
+            "balance INTEGER NOT NULL CHECK (balance >= 0), lot_version INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
             f"CREATE TABLE IF NOT EXISTS {LINE_KEYS_TABLE} ("
             "key TEXT PRIMARY KEY, transaction_id TEXT NOT NULL) WITHOUT ROWID",
             f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
@@ -39,7 +50,23 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "destination_id TEXT NOT NULL, amount INTEGER NOT NULL, line_minutes INTEGER NOT NULL, "
             "txn_minutes INTEGER NOT NULL, unit_id TEXT, reverses TEXT, line INTEGER, line_key TEXT, memo TEXT NOT NULL, "
             "at TEXT NOT NULL, day TEXT NOT NULL, PRIMARY KEY (position, seq)) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {LOTS_TABLE} ("
+            "lot TEXT PRIMARY KEY, account TEXT NOT NULL, unit_id TEXT NOT NULL, amount INTEGER NOT NULL, "
+            "remaining INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= amount), expires_on TEXT, "
+            "position INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID",
+            f"CREATE INDEX IF NOT EXISTS {LOTS_TABLE}_open ON {LOTS_TABLE} (account) WHERE remaining > 0",
+            f"CREATE INDEX IF NOT EXISTS {LOTS_TABLE}_due ON {LOTS_TABLE} (expires_on, lot) WHERE remaining > 0",
+            f"CREATE TABLE IF NOT EXISTS {DRAWINGS_TABLE} ("
+            "position INTEGER NOT NULL, seq INTEGER NOT NULL, lot TEXT NOT NULL, unit_id TEXT NOT NULL, "
+            "amount INTEGER NOT NULL, PRIMARY KEY (position, seq, lot)) WITHOUT ROWID",
         ]
+
+    def _create_table(self, c: SQLiteCursor) -> None:
+        super()._create_table(c)
+        # A store made before lots: its guard rows get their lots' version.
+        c.execute(f"SELECT name FROM pragma_table_info('{BALANCES_TABLE}')")
+        if "lot_version" not in {r[0] for r in c.fetchall()}:
+            c.execute(f"ALTER TABLE {BALANCES_TABLE} ADD COLUMN lot_version INTEGER NOT NULL DEFAULT 0")
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -58,6 +85,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 )
             except sqlite3.IntegrityError as e:
                 raise LineKeyConflict(str(e)) from e
+        lots: LotWrites | None = kwargs.get("lots")
+        if lots and ids:
+            self._check_lots(c, lots)  # before the guard: a stale decision is decided again, not refused
         deltas: Sequence[tuple[str, int]] = kwargs.get("balance_deltas") or ()
         for account, delta in deltas:
             try:
@@ -74,7 +104,120 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                         raise BalanceGuardViolation([account])
             except sqlite3.IntegrityError as e:
                 raise BalanceGuardViolation([account]) from e
+        if lots and ids:
+            self._write_lots(c, lots, stored_events, ids)
         return ids
+
+    @staticmethod
+    def _check_lots(c: SQLiteCursor, lots: LotWrites) -> None:
+        """Each version a decision was made on is still current (else LotsChanged); it moves on."""
+        for account, version in sorted(lots.checks.items()):
+            # an account never credited has version 0 (its row opened here; the guard then refuses)
+            c.execute(f"INSERT OR IGNORE INTO {BALANCES_TABLE} (account, balance) VALUES (?, 0)", (account,))
+            c.execute(
+                f"UPDATE {BALANCES_TABLE} SET lot_version = lot_version + 1 WHERE account = ? AND lot_version = ?",
+                (account, version),
+            )
+            if c.sqlite_cursor.rowcount != 1:
+                raise LotsChanged([account])
+
+    @staticmethod
+    def _write_lots(c: SQLiteCursor, lots: LotWrites, stored_events: Sequence[StoredEvent], ids: Sequence[int]) -> None:
+        """The lots opened, drawn and given back (their accounts' versions move on), and one
+        drawing row per lot a posting touched."""
+        for account in sorted(lots.bumps - lots.checks.keys()):
+            c.execute(f"UPDATE {BALANCES_TABLE} SET lot_version = lot_version + 1 WHERE account = ?", (account,))
+        at = transaction_positions(
+            stored_events, ids, {o.transaction_id for o in lots.opens} | {d.transaction_id for d in lots.drawings}
+        )
+        if lots.opens:
+            c.executemany(
+                f"INSERT INTO {LOTS_TABLE} (lot, account, unit_id, amount, remaining, expires_on, position, seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(o.lot, o.account, o.unit_id.hex, o.amount, o.amount, o.expires_on.isoformat() if o.expires_on else None,
+                  at[o.transaction_id], o.seq) for o in lots.opens],
+            )
+        try:
+            for lot, amount in sorted(net_by_lot(lots.drawings).items()):
+                c.execute(f"UPDATE {LOTS_TABLE} SET remaining = remaining - ? WHERE lot = ?", (amount, lot))
+                if c.sqlite_cursor.rowcount != 1:
+                    raise LotsChanged([lot])
+        except sqlite3.IntegrityError as e:
+            raise LotsChanged() from e
+        if lots.drawings:
+            c.executemany(
+                f"INSERT INTO {DRAWINGS_TABLE} (position, seq, lot, unit_id, amount) VALUES (?, ?, ?, ?, ?)",
+                [(at[d.transaction_id], d.seq, d.lot, d.unit_id.hex, d.amount) for d in lots.drawings],
+            )
+
+    @staticmethod
+    def _lot(r: Sequence[Any]) -> Lot:
+        return Lot(r[0], r[1], UUID(r[2]), r[3], r[4], date.fromisoformat(r[5]) if r[5] else None, r[6], r[7])
+
+    _LOT = "lot, account, unit_id, amount, remaining, expires_on, position, seq"
+
+    def select_lot_views(self, accounts: Sequence[str]) -> dict[str, View]:
+        """Each account's open lots and the version they were read at (accounts never credited:
+        version 0, no lots), read in one transaction."""
+        out: dict[str, View] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for i in range(0, len(accounts), _IN_CHUNK):
+                part = list(accounts[i : i + _IN_CHUNK])
+                marks = ", ".join("?" * len(part))
+                c.execute(f"SELECT account, lot_version FROM {BALANCES_TABLE} WHERE account IN ({marks})", part)
+                for account, version in c.fetchall():
+                    out[account] = View(version, [])
+                c.execute(f"SELECT {self._LOT} FROM {LOTS_TABLE} WHERE account IN ({marks}) AND remaining > 0", part)
+                for r in c.fetchall():
+                    out.setdefault(r[1], View(0, [])).lots.append(self._lot(r))
+        return {a: out.get(a, View(0, [])) for a in accounts}
+
+    def select_lots_by_id(self, lots: Sequence[str]) -> dict[str, Lot]:
+        out: dict[str, Lot] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for i in range(0, len(lots), _IN_CHUNK):
+                part = list(lots[i : i + _IN_CHUNK])
+                c.execute(f"SELECT {self._LOT} FROM {LOTS_TABLE} WHERE lot IN ({', '.join('?' * len(part))})", part)
+                out.update((r[0], self._lot(r)) for r in c.fetchall())
+        return out
+
+    def select_due_lots(self, before: date, after: tuple[date | None, str] = (None, ""), limit: int = 200) -> list[Lot]:
+        """Lots with points left whose last day is before ``before``, by (last day, lot), after a
+        (last day, lot) cursor."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT {self._LOT} FROM {LOTS_TABLE} WHERE remaining > 0 AND expires_on < ? "
+                "AND (expires_on, lot) > (?, ?) ORDER BY expires_on, lot LIMIT ?",
+                (before.isoformat(), after[0].isoformat() if after[0] else "", after[1], limit),
+            )
+            return [self._lot(r) for r in c.fetchall()]
+
+    def select_lots(self, after: str = "", limit: int = 10_000, account: str | None = None) -> list[Lot]:
+        """Every lot (or one account's), by id, after a lot id: verify and the views read them."""
+        with self.datastore.transaction(commit=False) as c:
+            if account is None:
+                c.execute(f"SELECT {self._LOT} FROM {LOTS_TABLE} WHERE lot > ? ORDER BY lot LIMIT ?", (after, limit))
+            else:
+                c.execute(
+                    f"SELECT {self._LOT} FROM {LOTS_TABLE} WHERE account = ? AND lot > ? ORDER BY lot LIMIT ?",
+                    (account, after, limit),
+                )
+            return [self._lot(r) for r in c.fetchall()]
+
+    def select_drawings(self, after: int, stop: int, limit: int) -> list[tuple[int, int, str, UUID, int]]:
+        """Drawing rows ``(position, seq, lot, unit, amount)`` after a position, up to ``stop``."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT position, seq, lot, unit_id, amount FROM {DRAWINGS_TABLE} WHERE position > ? AND position <= ? "
+                "ORDER BY position, seq, lot LIMIT ?",
+                (after, stop, limit),
+            )
+            return [(r[0], r[1], r[2], UUID(r[3]), r[4]) for r in c.fetchall()]
+
+    def select_lot_versions(self) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT account, lot_version FROM {BALANCES_TABLE}")
+            return {r[0]: r[1] for r in c.fetchall()}
 
     @staticmethod
     def _insert_postings(c: SQLiteCursor, rows: Sequence[PostingRow]) -> None:

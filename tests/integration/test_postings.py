@@ -45,7 +45,8 @@ def test_every_kind_of_transaction_has_its_rows(services: Any, clock: Any, tmp_p
     activity = next(r for r in rows if r.kind == "activity")
     assert (activity.source_kind, activity.destination_kind, activity.amount, activity.txn_minutes) == ("issuing", "volunteer", 30, 60)
     assert str(activity.day) == activity.at.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
-    assert verify(services).ok
+    report = verify(services)
+    assert report.ok, report.violations
 
 
 @pytest.mark.parametrize("damage", ["altered", "missing", "extra"])
