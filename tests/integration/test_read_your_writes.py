@@ -126,7 +126,7 @@ def test_a_thousand_redemptions_each_seen_at_once_across_processes(services: Any
     base = f"http://127.0.0.1:{port}"
     stale = 0
     try:
-        wait_healthy(base, lambda: serve.poll() is None, lambda: (tmp_path / "serve.log").read_text())
+        wait_healthy(base, lambda: serve.poll() is None, lambda: (tmp_path / "serve.log").read_text(), timeout=180)
         with httpx.Client(base_url=base, timeout=10) as client:
             for i in range(1, rounds + 1):
                 position = redeem(client, n)
