@@ -26,6 +26,8 @@
       apply(on); label();
     });
     lang.parentNode.insertBefore(b, lang);
+    // Inline buttons are spaced by the white space between them in the page's HTML: keep that.
+    if (!/flex|grid/.test(getComputedStyle(lang.parentNode).display)) lang.parentNode.insertBefore(document.createTextNode(" "), lang);
     label();
     document.addEventListener("mb:lang", label);
   });
