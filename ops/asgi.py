@@ -9,6 +9,7 @@ from typing import Any
 
 from ops.logs import configure as configure_logs
 from ops.settings import Settings
+from ops.projecting import ExpiryThread
 from ops.wiring import ProjectionThreads, build_services, close_services
 
 
@@ -33,16 +34,21 @@ def app_factory() -> Any:
     @asynccontextmanager
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
         threads = ProjectionThreads(services.followers) if inprocess else None
+        expiry = ExpiryThread(services.ledger, stop_event=threads.stop_event) if threads is not None else None  # lots due, on SQLite
         try:
             async with inner(app_) as state:
                 if threads is not None:
                     threads.start()
+                if expiry is not None:
+                    expiry.start()
                 services.batches.resume_all()  # batches a crash or a stop interrupted
                 try:
                     yield state
                 finally:
                     if threads is not None:
                         threads.stop()
+                    if expiry is not None:
+                        expiry.stop()
         finally:
             app.state.metrics.close()
             close_services(services)

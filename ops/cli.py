@@ -28,7 +28,7 @@ from ledger.rules import UNIT_KINDS
 from ops.batch_cli import batch_app
 from ops.bench.cli import bench_app
 from ops.cli_common import caught_up, err, fail, load_settings, out, parse_uuid, services_for, store_label
-from ops.projecting import Progress, catch_up, follow_until_signalled, progress, timed
+from ops.projecting import EXPIRE_EVERY, ExpiryThread, Progress, catch_up, follow_until_signalled, progress, timed
 
 app = typer.Typer(
     name="moralbank",
@@ -124,8 +124,12 @@ def project(
     batch_size: Annotated[int, typer.Option(min=1, help="Notifications per transaction.")] = 1000,
     poll: Annotated[float, typer.Option(min=0.001, help="Seconds between polls when caught up.")] = 0.1,
     report_every: Annotated[float, typer.Option(min=0.1, help="Seconds between progress lines.")] = 5.0,
+    expire_every: Annotated[
+        float, typer.Option(min=0, help="Seconds between scheduled expiry runs while following (0: none).")
+    ] = EXPIRE_EVERY,
 ) -> None:
-    """Run every projection follower until SIGTERM/SIGINT, or catch up once (--once)."""
+    """Run every projection follower until SIGTERM/SIGINT (with the scheduled expiry runs), or
+    catch up once (--once)."""
     settings = load_settings()
     with services_for(settings) as svc:
         for f in svc.followers:
@@ -144,8 +148,43 @@ def project(
         def report(rows: list[Progress]) -> None:
             err.print("  ".join(f"{p.name} {p.position}/{p.log_end} (lag {p.lag})" for p in rows), highlight=False)
 
-        follow_until_signalled(svc.followers, poll=poll, report_every=report_every, report=report)
+        follow_until_signalled(
+            svc.followers, poll=poll, report_every=report_every, report=report, expiry=ExpiryThread(svc.ledger, expire_every)
+        )
         err.print("stopped;", "  ".join(f"{p.name} at {p.position}" for p in progress(svc.followers)))
+
+
+# ------------------------------------------------------------------------------ expire
+
+
+@app.command()
+def expire(
+    at: Annotated[str | None, typer.Option(help="Expire as of this time (RFC 3339; default now).")] = None,
+    chunk: Annotated[int, typer.Option(min=1, max=5000, help="Lots per store transaction.")] = 200,
+) -> None:
+    """Expire every lot past its last day with points left: one transaction per lot, from the
+    volunteer to the issuing unit's expired account. Safe to repeat or to run beside others."""
+    import time
+    from datetime import datetime
+
+    from ledger.lots.expiry import expire_due
+
+    when = None
+    if at is not None:
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError:
+            fail("--at must be an RFC 3339 time, e.g. 2027-01-01T00:00:00+08:00", 2)
+        if when.tzinfo is None:
+            fail("--at needs an offset, e.g. +08:00", 2)
+    with services_for() as svc:
+        started = time.perf_counter()
+        report = expire_due(svc.ledger, now=when, chunk=chunk)
+    err.print(
+        f"expired {report.lots} lot(s), {report.points} point(s) (last day before {report.day}) in {report.chunks} "
+        f"transaction(s), {time.perf_counter() - started:.2f} s",
+        highlight=False,
+    )
 
 
 # ------------------------------------------------------------------------------ tokens
@@ -492,6 +531,8 @@ def demo(
         out.print(f"  {role:<10} {result.token_names[role]}", highlight=False)
         out.print(f"             page:  http://{shown}:{port}{ROLE_PAGES[role]}", highlight=False, markup=False)
         out.print(f"             token: {secret}", highlight=False, markup=False)
+        if role in result.signin_paths:
+            out.print(f"             or sign in once by link: http://{shown}:{port}{result.signin_paths[role]}", highlight=False, markup=False)
     out.print(f"  public     role models: http://{shown}:{port}/pages/leaderboard", highlight=False, markup=False)
     if not serve_after:
         print_urls(host, port)  # serve prints them itself

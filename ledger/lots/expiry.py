@@ -49,12 +49,15 @@ def movement_of(lot: Lot) -> Movement:
     )
 
 
-def expire_due(ledger: Any, *, now: datetime | None = None, chunk: int = CHUNK, max_lots: int | None = None) -> ExpiryReport:
-    """Expire every lot due at ``now`` (the clock's by default). Raises ConcurrencyExhausted."""
+def expire_due(
+    ledger: Any, *, now: datetime | None = None, chunk: int = CHUNK, max_lots: int | None = None, stop: Any = None
+) -> ExpiryReport:
+    """Expire every lot due at ``now`` (the clock's by default), up to ``max_lots``, until
+    ``stop`` (an Event) is set. Raises ConcurrencyExhausted."""
     day = lot_rules.today(now or ledger.clock.now(), ledger.zone)
     report = ExpiryReport(day)
     after: tuple[date | None, str] = (None, "")
-    while max_lots is None or report.lots < max_lots:
+    while (max_lots is None or report.lots < max_lots) and not (stop is not None and stop.is_set()):
         size = chunk if max_lots is None else min(chunk, max_lots - report.lots)
         for _ in attempts("expiry runs"):
             due = ledger.recorder.select_due_lots(day, after, size)
