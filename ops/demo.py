@@ -55,7 +55,7 @@ ACTIVITIES = [
 WELFARE_DAY = "道德银行公益日"
 # the page each demo token logs in to
 ROLE_PAGES = {
-    "admin": "/docs", "organizer": "/pages/activity-screen", "volunteer": "/pages/volunteer", "merchant": "/pages/till",
+    "admin": "/pages/console", "organizer": "/pages/console", "volunteer": "/pages/volunteer", "merchant": "/pages/till",
 }
 BONUS = "月度优秀志愿者奖励"
 
@@ -74,6 +74,7 @@ class DemoResult:
     merchants: dict[str, UUID] = field(default_factory=dict)  # shop name -> id (ops.demo_alliance)
     tokens: dict[str, str] = field(default_factory=dict)  # role -> secret
     token_names: dict[str, str] = field(default_factory=dict)  # role -> whose
+    signin_paths: dict[str, str] = field(default_factory=dict)  # role -> a one-time sign-in link's path (#token=…)
 
 
 def made_up_names(rng: random.Random, n: int) -> list[str]:
@@ -240,8 +241,8 @@ def welfare_day_batch(services: Services, street_id: UUID, volunteers: list[Volu
 
 
 def issue_demo_tokens(services: Services, result: DemoResult, *, admin_secret: str | None) -> None:
-    """An admin token (the bootstrap one when given), an organizer for the first community,
-    and one volunteer's own token."""
+    """An admin token (the bootstrap one when given), an organizer for the first community (and a
+    one-time sign-in link for them), one volunteer's own token, and a shop's."""
     ledger = services.ledger
     admin = ledger.issue_token("admin", "demo admin", secret=admin_secret)
     result.tokens["admin"], result.token_names["admin"] = admin.secret, admin.token.name
@@ -251,6 +252,9 @@ def issue_demo_tokens(services: Services, result: DemoResult, *, admin_secret: s
     if community is not None:
         organizer = ledger.issue_token("organizer", f"{community} 组织者", unit_ids=[result.units[community]])
         result.tokens["organizer"], result.token_names["organizer"] = organizer.secret, organizer.token.name
+        # the organizer can also open the console by a one-time link (as a street office hands them out)
+        link = services.cards.create_link("organizer", organizer.token.name, unit_ids=[result.units[community]], created_by="demo")
+        result.signin_paths["organizer"] = f"/pages/signin#token={link.secret}"
     if result.volunteers:
         v = result.volunteers[0]
         vt = ledger.issue_token("volunteer", v.name, subject_id=v.id)

@@ -204,8 +204,9 @@ def test_demo_builds_a_neighbourhood_that_verifies(db_path: Path) -> None:
     assert "http://127.0.0.1:8000/docs" in message
     assert re.search(r"2000 volunteers, \d+ activities with \d+ scans, a welfare day of 600 batch lines", message)
     assert re.search(r"12 shops with [1-9]\d* redemptions, 2 reversals", message)
-    for prefix, page in (("mb_a_", "/docs"), ("mb_o_", "/pages/activity-screen"), ("mb_v_", "/pages/volunteer"), ("mb_m_", "/pages/till")):
+    for prefix, page in (("mb_a_", "/pages/console"), ("mb_o_", "/pages/console"), ("mb_v_", "/pages/volunteer"), ("mb_m_", "/pages/till")):
         assert f"page:  http://127.0.0.1:8000{page}" in stdout and f"token: {prefix}" in stdout
+    assert re.search(r"or sign in once by link: http://127\.0\.0\.1:8000/pages/signin#token=\S+", stdout)  # the organizer's
     run("verify")
     listing, count = run("volunteers", "list", "--limit", "5000")
     assert "2000 volunteer(s)" in count and len(re.findall(r"QH\d{4}", listing)) == 2000
