@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.utils import get_topic
 
@@ -33,6 +34,8 @@ from ledger.application import REVERSAL
 from ledger.batches.rules import BATCH, BATCH_KINDS, BATCH_REVERSAL
 from ledger.domain import LedgerTransaction
 from ledger.errors import InvalidRequest
+from ledger.journal import DEFAULT_ZONE
+from ledger.lots.audit import LotAudit
 from ledger.codec import state_of, time_of, uuid_of
 from merchants.domain import Redemption
 from merchants.rules import redemption_key
@@ -65,8 +68,9 @@ class Replay:
     message)``. Afterwards ``accounts`` holds every account's figures and ``line_keys`` the paid
     batch line keys."""
 
-    def __init__(self, add: Callable[[int, str], None]) -> None:
+    def __init__(self, add: Callable[[int, str], None], zone: ZoneInfo = DEFAULT_ZONE) -> None:
         self.add = add
+        self.lots = LotAudit(add, zone)  # invariant 6
         self.events = 0
         self.transactions = 0
         self.reversals = 0
@@ -145,6 +149,7 @@ class Replay:
             ):  # lots given back after their last day go on to expiry in the reversal itself
                 add(3, f"reversal {txn_id} does not exactly undo {reverses}")
 
+        self.lots.transaction(nid, key, kind, raw, time_of(e["at"]))
         figures = rules.account_figures(raw, minutes)
         if sum(f[0] for f in figures.values()) != 0:
             add(2, f"transaction {txn_id} (event {nid}) does not balance")
@@ -248,6 +253,7 @@ class Replay:
 
     def finish(self) -> None:
         add = self.add
+        self.lots.finish({a: acct.balance for a, acct in self.accounts.items()})
         if self.total != 0:
             add(2, f"the replayed balances sum to {self.total}, not 0")
         for original, reversals in self._reversal_of.items():

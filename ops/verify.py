@@ -29,7 +29,7 @@ import sqlite3
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +45,7 @@ from ledger.codec import state_of
 from ledger.domain import LedgerTransaction
 from ledger.postings import PostingRow, rows_of_stored
 from ops.projecting import catch_up
+from ledger.lots.audit import LOTS, LotAudit
 from ops.replay import Replay
 from projections.base import Follower, Projection, TrackingConflict
 from projections.db import Database
@@ -223,7 +224,7 @@ def verify(services: Services, *, catch_up_first: bool = True, page: int = 5000)
     end = ledger.max_notification_id()
     report.log_end = end
     scratch = _Scratch(services.followers)
-    replay = Replay(report.add)
+    replay = Replay(report.add, services.ledger.zone)
     try:
         _read_log(ledger, report, replay, scratch, end, page)
         replay.finish()
@@ -238,6 +239,7 @@ def verify(services: Services, *, catch_up_first: bool = True, page: int = 5000)
         report.points_redeemed = replay.points_redeemed()
         _check_line_key_table(services, report, replay.line_keys)
         _check_balances(services, report, replay.accounts)
+        _check_lots(services, report, replay.lots)
         _check_projections(services, report, scratch, end)
     finally:
         scratch.close()
@@ -334,6 +336,38 @@ def _check_line_key_table(services: Services, report: VerifyReport, line_keys: d
             f"the paid line keys table differs from the log: {len(missing)} key(s) missing "
             f"(e.g. {sorted(missing)[:_EXAMPLES]}), {len(extra)} extra (e.g. {sorted(extra)[:_EXAMPLES]})",
         )
+
+
+def _check_lots(services: Services, report: VerifyReport, audit: LotAudit) -> None:
+    """The lots table equals the lots replayed from the log (invariant 6), and the drawings table
+    holds, per lot, what the log's drawings took from it."""
+    recorder: Any = services.ledger.recorder
+    stored: dict[str, Any] = {}
+    after = ""
+    while page := recorder.select_lots(after, 10_000):
+        stored.update((lot.lot, lot) for lot in page)
+        after = page[-1].lot
+    shown = 0
+    for lot in sorted(stored.keys() | audit.lots.keys()):
+        want, got = audit.lots.get(lot), stored.get(lot)
+        same = want is not None and got is not None and (got.account, got.unit_id.hex, got.amount, got.remaining, got.expires_on) == tuple(want)
+        if not same and shown < _EXAMPLES:
+            report.add(LOTS, f"lot {lot}: the lots table has {got}, the log says {want}")
+        shown += not same
+    if shown > _EXAMPLES:
+        report.add(LOTS, f"{shown} lots of the lots table differ from the log")
+    taken: dict[str, int] = defaultdict(int)
+    rows = 0
+    end = services.ledger.max_notification_id()
+    for start in range(0, end, 100_000):  # windows of the log, each read whole
+        for _position, _seq, lot, _unit, amount in recorder.select_drawings(start, start + 100_000, 2**31):
+            taken[lot] += amount
+            rows += 1
+    if rows != audit.drawing_rows:
+        report.add(LOTS, f"the drawings table holds {rows} rows, the log's drawings {audit.drawing_rows}")
+    wrong = [lot for lot, (_a, _u, amount, remaining, _l) in audit.lots.items() if taken.get(lot, 0) != amount - remaining]
+    if wrong:
+        report.add(LOTS, f"the drawings table does not add up to what {len(wrong)} lot(s) gave, e.g. {wrong[0]}")
 
 
 def _check_balances(services: Services, report: VerifyReport, accounts: dict[str, Any]) -> None:

@@ -160,3 +160,18 @@ def test_export_import_verify_keeps_every_lot_and_drawing(services: Any, target:
     report = verify(target)
     assert report.ok, report.violations
     assert replay_lots(target.ledger)["problems"] == []
+
+
+def test_verify_names_a_damaged_lot_and_drawing(services: Any, clock: Any) -> None:
+    ledger = services.ledger
+    street = ledger.create_unit("青禾街道", "street", None)
+    v = ledger.register_volunteer("林", street.id)
+    credit = ledger.credit("c", street.id, v.id, 10).transaction
+    pay(ledger, v.id, uuid.uuid4(), 4)
+    assert verify(services).ok
+    lot = f"{credit.id.hex}.0"
+    table = "ledger_lots" if services.settings.database_url.startswith("sqlite") else "moralbank_lots"
+    with ledger.recorder.datastore.transaction(commit=True) as c:
+        c.execute(f"UPDATE {table} SET remaining = remaining + 1 WHERE lot = '{lot}'")
+    report = verify(services)
+    assert any(x.invariant == 6 and lot in x.message for x in report.violations), report.violations
