@@ -45,7 +45,7 @@ from api.requestlog import REQUEST_ID
 
 log = logging.getLogger("moralbank.commands")
 
-SECRET_FIELDS = frozenset({"token", "secret", "code", "pay_code", "merchant_code", "authorization", "password"})
+SECRET_FIELDS = frozenset({"token", "secret", "code", "pay_code", "merchant_code", "card_code", "authorization", "password", "pin", "new_pin", "current_pin"})
 _PHONE = re.compile(r"\+?\d[\d -]{5,}\d")
 
 
