@@ -270,14 +270,17 @@ class Journal:
     def transactions(self, movements: Sequence[Movement], *, at: datetime | None = None) -> list[Recorded]:
         """Movements decided together on one read of their volunteers' lots (an expiry run's
         chunk), each drawing after the ones before it."""
-        views = self.views(sorted({p.source for m in movements for p in m.postings if is_volunteer(p.source)}))
+        accounts = sorted({p.source for m in movements for p in m.postings if is_volunteer(p.source)})
+        only = [m.lot for m in movements if m.lot is not None]
+        views = self.views(accounts, only if len(only) == len(movements) else None)
         return [self.transaction(m, at=at, views=views) for m in movements]
 
-    def views(self, accounts: Sequence[str]) -> dict[str, View]:
-        """Volunteers' open lots, as read now, with their accounts' lot versions."""
+    def views(self, accounts: Sequence[str], lots: Sequence[str] | None = None) -> dict[str, View]:
+        """Volunteers' open lots (only these ``lots``, for expiries: a volunteer may hold
+        thousands), as read now, with their accounts' lot versions."""
         if not accounts:
             return {}
-        return self.store.recorder.select_lot_views(list(accounts))  # type: ignore[attr-defined,no-any-return]
+        return self.store.recorder.select_lot_views(list(accounts), lots)  # type: ignore[attr-defined,no-any-return]
 
     def policy(self, unit_id: UUID) -> lot_rules.Policy:
         """The effective expiry policy of an issuing unit, as the ledger says, kept for
@@ -358,7 +361,8 @@ class Journal:
     def _decide_again(self, work: _Work) -> None:
         """The work's movements that drew on lots, decided again from fresh lots (in place)."""
         again = [r for r in work.parts if isinstance(r, Recorded) and not r.dropped and r.lots.checks]
-        views = self.views(sorted({a for r in again for a in r.lots.checks}))
+        only = [r.movement.lot for r in again if r.movement is not None and r.movement.lot is not None]
+        views = self.views(sorted({a for r in again for a in r.lots.checks}), only if len(only) == len(again) else None)
         for r in again:
             assert r.movement is not None
             fresh = self.transaction(r.movement, at=r.transaction.at, views=views)

@@ -160,7 +160,7 @@ def project(
 @app.command()
 def expire(
     at: Annotated[str | None, typer.Option(help="Expire as of this time (RFC 3339; default now).")] = None,
-    chunk: Annotated[int, typer.Option(min=1, max=5000, help="Lots per store transaction.")] = 200,
+    chunk: Annotated[int, typer.Option(min=1, max=5000, help="Lots per store transaction.")] = 50,
 ) -> None:
     """Expire every lot past its last day with points left: one transaction per lot, from the
     volunteer to the issuing unit's expired account. Safe to repeat or to run beside others."""

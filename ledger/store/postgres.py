@@ -181,6 +181,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self.select_open_lots_statement = SQL(
             "SELECT {1} FROM {0} WHERE account = ANY(%s::text[]) AND remaining > 0"
         ).format(lots, self._lot_columns)
+        self.select_open_lots_by_id_statement = SQL(
+            "SELECT {1} FROM {0} WHERE lot = ANY(%s::text[]) AND remaining > 0"
+        ).format(lots, self._lot_columns)
         self.select_lots_by_id_statement = SQL("SELECT {1} FROM {0} WHERE lot = ANY(%s::text[])").format(lots, self._lot_columns)
         self.select_due_lots_statement = SQL(
             "SELECT {1} FROM {0} WHERE remaining > 0 AND expires_on < %s AND (expires_on, lot) > (%s::date, %s) "
@@ -216,16 +219,19 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 raise LotsChanged([a for a, _ in checks]) from e
             raise
 
-    def select_lot_views(self, accounts: Sequence[str]) -> dict[str, View]:
-        """Each account's open lots and the version they were read at (accounts never credited:
-        version 0, no lots), read in one transaction."""
+    def select_lot_views(self, accounts: Sequence[str], lots: Sequence[str] | None = None) -> dict[str, View]:
+        """Each account's open lots (only ``lots``, when given) and the version they were read at
+        (accounts never credited: version 0, no lots), read in one transaction."""
         out: dict[str, View] = {}
         with self.datastore.transaction(commit=False) as c:
             c.row_factory = tuple_row
             c.execute(self.select_lot_versions_statement, (list(accounts),))
             for account, version in c.fetchall():
                 out[account] = View(version, [])
-            c.execute(self.select_open_lots_statement, (list(accounts),))
+            if lots is None:
+                c.execute(self.select_open_lots_statement, (list(accounts),))
+            else:
+                c.execute(self.select_open_lots_by_id_statement, (list(lots),))
             for r in c.fetchall():
                 out.setdefault(r[1], View(0, [])).lots.append(Lot(*r))
         return {a: out.get(a, View(0, [])) for a in accounts}

@@ -156,9 +156,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
 
     _LOT = "lot, account, unit_id, amount, remaining, expires_on, position, seq"
 
-    def select_lot_views(self, accounts: Sequence[str]) -> dict[str, View]:
-        """Each account's open lots and the version they were read at (accounts never credited:
-        version 0, no lots), read in one transaction."""
+    def select_lot_views(self, accounts: Sequence[str], lots: Sequence[str] | None = None) -> dict[str, View]:
+        """Each account's open lots (only ``lots``, when given) and the version they were read at
+        (accounts never credited: version 0, no lots), read in one transaction."""
         out: dict[str, View] = {}
         with self.datastore.transaction(commit=False) as c:
             for i in range(0, len(accounts), _IN_CHUNK):
@@ -167,7 +167,13 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 c.execute(f"SELECT account, lot_version FROM {BALANCES_TABLE} WHERE account IN ({marks})", part)
                 for account, version in c.fetchall():
                     out[account] = View(version, [])
-                c.execute(f"SELECT {self._LOT} FROM {LOTS_TABLE} WHERE account IN ({marks}) AND remaining > 0", part)
+                if lots is None:
+                    c.execute(f"SELECT {self._LOT} FROM {LOTS_TABLE} WHERE account IN ({marks}) AND remaining > 0", part)
+                    for r in c.fetchall():
+                        out.setdefault(r[1], View(0, [])).lots.append(self._lot(r))
+            for i in range(0, len(lots or ()), _IN_CHUNK):
+                part = list(lots[i : i + _IN_CHUNK])  # type: ignore[index]
+                c.execute(f"SELECT {self._LOT} FROM {LOTS_TABLE} WHERE lot IN ({', '.join('?' * len(part))}) AND remaining > 0", part)
                 for r in c.fetchall():
                     out.setdefault(r[1], View(0, [])).lots.append(self._lot(r))
         return {a: out.get(a, View(0, [])) for a in accounts}

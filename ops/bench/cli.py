@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ops.bench.batch import bench_batch
+from ops.bench.expiry import bench_expiry
 from ops.bench.leaderboards import bench_leaderboards
 from ops.bench.projections import bench_projections
 from ops.bench.redeem import bench_redeem
@@ -20,3 +21,4 @@ bench_app.command("scans")(bench_scans)
 bench_app.command("redeem")(bench_redeem)
 bench_app.command("verify")(bench_verify)
 bench_app.command("ryw")(bench_ryw)
+bench_app.command("expiry")(bench_expiry)
