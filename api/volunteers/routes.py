@@ -56,8 +56,8 @@ def get_volunteer(volunteer: VisibleVolunteer, zone: ZoneDep) -> VolunteerOut:
     summary="A volunteer's balance, earned, redeemed and minutes",
     tags=ORGANIZER,
 )
-def get_volunteer_account(volunteer: VisibleVolunteer, db: DbDep) -> AccountOut:
-    return views.account_of(db, volunteer.id)
+def get_volunteer_account(volunteer: VisibleVolunteer, db: DbDep, ledger: LedgerDep) -> AccountOut:
+    return views.account_of(db, volunteer.id, ledger)
 
 
 @router.get(
@@ -83,8 +83,8 @@ def me(volunteer: OwnVolunteer, zone: ZoneDep) -> VolunteerOut:
     summary="My balance, earned, redeemed, minutes",
     tags=VOLUNTEER,
 )
-def my_account(volunteer: OwnVolunteer, db: DbDep) -> AccountOut:
-    return views.account_of(db, volunteer.id)
+def my_account(volunteer: OwnVolunteer, db: DbDep, ledger: LedgerDep) -> AccountOut:
+    return views.account_of(db, volunteer.id, ledger)
 
 
 @router.get(

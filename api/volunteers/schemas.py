@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date as date_
+
 from datetime import datetime
 from uuid import UUID
 
@@ -38,6 +40,11 @@ class RegisteredVolunteerOut(Out):
     token: IssuedTokenOut
 
 
+class ExpiryOut(Out):
+    date: date_  # the last day (in the configured zone); the points lapse at its end
+    points: int
+
+
 class AccountOut(Out):
     account: str
     balance: int
@@ -45,6 +52,7 @@ class AccountOut(Out):
     redeemed: int
     minutes: int
     entries: int
+    expiries: list[ExpiryOut] = []  # the next last days of the volunteer's lots, soonest first
 
 
 class EntryOut(Out):

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+
+from ledger.lots.model import next_expiries
+
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -14,7 +18,7 @@ from projections.db import Database
 from api import cursors
 from api.datetimes import from_row_time, zoned
 from api.deps import Page
-from api.volunteers.schemas import AccountOut, EntryOut, EntryPage, VolunteerOut
+from api.volunteers.schemas import AccountOut, EntryOut, EntryPage, ExpiryOut, VolunteerOut
 
 
 def volunteer(v: Volunteer, zone: ZoneInfo) -> VolunteerOut:
@@ -43,9 +47,14 @@ def entry(row: dict[str, Any], zone: ZoneInfo) -> EntryOut:
     )
 
 
-def account_of(db: Database, volunteer_id: UUID) -> AccountOut:
+def account_of(db: Database, volunteer_id: UUID, ledger: Any = None) -> AccountOut:
+    """The projected figures, and the next expiries read from the write side's lots table."""
     account = volunteer_account(volunteer_id)
-    return AccountOut(account=account, **queries.balance(db, account))
+    expiries = []
+    if ledger is not None:
+        lots = ledger.recorder.select_lots(account=account)
+        expiries = [ExpiryOut(date=d, points=n) for d, n in next_expiries(lots)]
+    return AccountOut(account=account, **queries.balance(db, account), expiries=expiries)
 
 
 def entries_of(db: Database, volunteer_id: UUID, page: Page, zone: ZoneInfo) -> EntryPage:

@@ -200,3 +200,12 @@ def touches_lots(posting: Mapping[str, Any]) -> bool:
 
 def is_expiry_posting(posting: Mapping[str, Any]) -> bool:
     return account_kind(posting["destination"]) == EXPIRED
+
+
+def next_expiries(lots: Iterable[Lot], limit: int = 3) -> list[tuple[date, int]]:
+    """The next last days of a volunteer's lots with points left, with how many points lapse then."""
+    by_day: dict[date, int] = {}
+    for lot in lots:
+        if lot.remaining and lot.expires_on is not None:
+            by_day[lot.expires_on] = by_day.get(lot.expires_on, 0) + lot.remaining
+    return sorted(by_day.items())[:limit]

@@ -175,3 +175,19 @@ def test_verify_names_a_damaged_lot_and_drawing(services: Any, clock: Any) -> No
         c.execute(f"UPDATE {table} SET remaining = remaining + 1 WHERE lot = '{lot}'")
     report = verify(services)
     assert any(x.invariant == 6 and lot in x.message for x in report.violations), report.violations
+
+
+def test_the_account_view_carries_the_next_expiries(services: Any, clock: Any) -> None:
+    from api.volunteers.views import account_of
+
+    ledger = services.ledger
+    street = ledger.create_unit("青禾街道", "street", None)
+    ledger.set_expiry_policy(street.id, "months", 1)
+    v = ledger.register_volunteer("林", street.id)
+    ledger.credit("c1", street.id, v.id, 10)
+    clock.advance(days=3)
+    ledger.credit("c2", street.id, v.id, 6)
+    pay(ledger, v.id, uuid.uuid4(), 4)
+    services.catch_up()
+    out = account_of(services.db, v.id, ledger)
+    assert [(x.date.isoformat(), x.points) for x in out.expiries] == [("2026-12-02", 6), ("2026-12-05", 6)]

@@ -56,6 +56,16 @@
         $("earned").textContent = account.earned;
         $("redeemed").textContent = account.redeemed;
         $("hours").textContent = (account.minutes / 60).toFixed(1);
+        // "N 分将于 YYYY-MM-DD 到期", one line per next last day of the volunteer's lots
+        const lapse = $("expiries");
+        if (lapse) {
+          lapse.replaceChildren(...(account.expiries || []).map((x) => {
+            const line = document.createElement("div");
+            line.className = "expiry";
+            line.textContent = `${x.points} 分将于 ${x.date} 到期`;
+            return line;
+          }));
+        }
         const list = $("entries");
         list.innerHTML = "";
         for (const e of entries.items) {
