@@ -25,6 +25,12 @@ def shot(page: Any, name: str) -> None:
     screenshot(page, name)
 
 
+def top(page: Any) -> None:
+    """Back to the top once a smooth scroll (the detail card opening) has settled."""
+    page.wait_for_timeout(700)
+    page.evaluate("window.scrollTo(0, 0)")
+
+
 def neighbourhood(services: Any) -> dict[str, Any]:
     ledger = services.ledger
     street = ledger.create_unit("青禾街道", "street", None)
@@ -119,7 +125,7 @@ def test_roster_import_and_organizer_scope(live_server: Any, page: Any, tmp_path
     page.click("#vol-results tr:has-text('周海燕')")
     page.wait_for_selector("#vd-balance")
     assert page.locator("#vd-balance").inner_text() == "40"
-    page.evaluate("window.scrollTo(0, 0)")
+    top(page)
     shot(page, "console-volunteers")
     english(page)
     shot(page, "console-volunteers-en")
@@ -319,7 +325,7 @@ def test_cards_in_the_console(live_server: Any, page: Any) -> None:
     with page.expect_download() as dl:
         page.click("#vol-print-pdf")
     assert dl.value.path().read_bytes().startswith(b"%PDF")
-    page.evaluate("window.scrollTo(0, 0)")
+    top(page)
     shot(page, "console-cards")
     english(page)
     shot(page, "console-cards-en")
