@@ -23,6 +23,7 @@ from api.leaderboards.routes import router as leaderboards
 from api.metrics import Metrics, MetricsMiddleware
 from api.ops.routes import events, router as ops
 from api.pages.routes import STATIC, router as pages
+from api.reports.routes import router as reports
 from api.requestlog import RequestLogMiddleware
 from api.roster.routes import router as roster
 from api.scans.handlers import activity_scan, merchant_scan
@@ -61,7 +62,7 @@ def create_app(services: Services) -> FastAPI:
     # The busiest route first: routes are matched in order. The scan route handles the kinds of
     # code in its table.
     scans = scans_router({codes.ACTIVITY: activity_scan, codes.MERCHANT: merchant_scan})
-    for router in (scans, units, tokens, events, volunteers, transactions, alliance, leaderboards, activities, ops, batches, chain, cards, directory, roster, pages):
+    for router in (scans, units, tokens, events, volunteers, transactions, alliance, leaderboards, activities, ops, batches, chain, cards, directory, roster, reports, pages):
         app.include_router(router)
     ratelimit.document(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -214,6 +214,16 @@ OFFLINE_CARD_CASES = [
 ]
 
 
+# Lots, expiry and fund lineage (issue 17).
+LOT_CASES = [
+    Case("unit alliance statement", "GET", fixed("/v1/units/{community_a}/alliance-statement"), STAFF_IN_SCOPE),
+    Case("unit alliance statement CSV", "GET", fixed("/v1/units/{community_a}/alliance-statement?format=csv"), STAFF_IN_SCOPE),
+    Case("expiry policy", "GET", fixed("/v1/units/{community_a}/expiry-policy"), STAFF_IN_SCOPE),
+    Case("set expiry policy", "PUT", fixed("/v1/units/{community_a}/expiry-policy", {"kind": "never"}), ADMIN_ONLY),
+    Case("expiring", "GET", fixed("/v1/units/{community_a}/expiring?days=30"), STAFF_IN_SCOPE),
+]
+
+
 CASES = [
     Case("create unit", "POST", fixed("/v1/units", lambda w: {"name": "U", "kind": "community", "parent_id": str(w.units["street_a"])}), created(ADMIN_ONLY)),
     Case("get unit in scope", "GET", fixed("/v1/units/{community_a}"), STAFF_IN_SCOPE),
@@ -223,6 +233,9 @@ CASES = [
     Case("import roster (JSON: 415)", "POST", fixed("/v1/rosters", {"x": 1}), (*UNAUTH, 415, 415, 415, 403, 403, 403)),
     Case("get unit below scope", "GET", fixed("/v1/units/{building_a}"), STAFF_IN_SCOPE),
     Case("get unit above scope", "GET", fixed("/v1/units/{street_a}"), ADMIN_ONLY),
+    Case("unit report", "GET", fixed("/v1/units/{community_a}/report"), STAFF_IN_SCOPE),
+    Case("unit report above scope", "GET", fixed("/v1/units/{street_a}/report?format=png&chart=hours"), ADMIN_ONLY),
+    Case("unit report, full names", "GET", fixed("/v1/units/{community_a}/report?full_names=true"), ADMIN_ONLY),
     Case("move unit", "POST", lambda w: (f"/v1/units/{w.fresh_building()}/move", {"parent_id": str(w.units["compound_a"])}), ADMIN_ONLY),
     Case("create organizer", "POST", fixed("/v1/organizers", lambda w: {"name": "O", "unit_ids": [str(w.units["community_a"])]}), created(ADMIN_ONLY)),
     Case("list tokens", "GET", fixed("/v1/tokens"), ADMIN_ONLY),
@@ -250,6 +263,7 @@ CASES = [
     *ALLIANCE_CASES,
     *CARD_CASES,
     *OFFLINE_CARD_CASES,
+    *LOT_CASES,
     Case("daily roots", "GET", fixed("/v1/ledger/roots"), PUBLIC),
     Case("entry proof", "GET", lambda w: (f"/v1/me/entries/{w.credit()}/proof", None), (*UNAUTH, 403, 403, 403, OK, 404, 403)),
     Case("healthz", "GET", fixed("/healthz"), PUBLIC),
