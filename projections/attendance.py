@@ -25,6 +25,8 @@ class AttendanceProjection(Projection):
         Activity.Cancelled,  # type: ignore[attr-defined]
         AttendanceRecord.CheckedIn,  # type: ignore[attr-defined]
         AttendanceRecord.CheckedOut,  # type: ignore[attr-defined]
+        AttendanceRecord.ScanNoted,  # type: ignore[attr-defined]
+        AttendanceRecord.Redecided,  # type: ignore[attr-defined]
         AttendanceRecord.Approved,  # type: ignore[attr-defined]
         AttendanceRecord.Rejected,  # type: ignore[attr-defined]
     )
@@ -72,12 +74,18 @@ class AttendanceProjection(Projection):
                     "WHERE id = %s",
                     (e.status, utc_text(e.at), e.minutes, e.points, bool(e.settled), att),
                 )
+                if getattr(e, "checked_in_at", None) is not None:  # a check-in scan synced late moved it earlier
+                    tx.execute("UPDATE attendances SET checked_in_at = %s WHERE id = %s", (utc_text(e.checked_in_at), att))
                 credited = e.status == CREDITED
                 tx.execute(
                     "UPDATE activities SET checked_out = checked_out + 1, pending = pending + %s, "
                     f"points = points + %s, minutes = minutes + %s WHERE id = {_ACTIVITY_OF}",
                     (int(e.status == PENDING), e.points if credited else 0, e.minutes if credited else 0, att),
                 )
+            elif isinstance(e, AttendanceRecord.ScanNoted):  # type: ignore[attr-defined]
+                tx.execute("UPDATE attendances SET checked_in_at = %s WHERE id = %s", (utc_text(e.checked_in_at), att))
+            elif isinstance(e, AttendanceRecord.Redecided):  # type: ignore[attr-defined]
+                self._redecided(tx, att, e)
             elif isinstance(e, AttendanceRecord.Approved):  # type: ignore[attr-defined]
                 tx.execute(
                     "UPDATE activities SET pending = pending - 1, "
@@ -89,6 +97,31 @@ class AttendanceProjection(Projection):
             elif isinstance(e, AttendanceRecord.Rejected):  # type: ignore[attr-defined]
                 tx.execute(f"UPDATE activities SET pending = pending - 1 WHERE id = {_ACTIVITY_OF}", (att,))
                 tx.execute("UPDATE attendances SET status = %s WHERE id = %s", ("rejected", att))
+
+
+    @staticmethod
+    def _redecided(tx: Tx, att: str, e: Any) -> None:
+        """A late scan changed a decided outcome: the activity's figures lose the old outcome's
+        and gain the new one's; the attendance row takes the new times and figures."""
+        old = tx.one("SELECT status, minutes, points FROM attendances WHERE id = %s", (att,))
+        if old is None:
+            return
+        before, after = old["status"] == CREDITED, e.status == CREDITED
+        tx.execute(
+            "UPDATE activities SET pending = pending + %s, points = points + %s, minutes = minutes + %s "
+            f"WHERE id = {_ACTIVITY_OF}",
+            (
+                int(e.status == PENDING) - int(old["status"] == PENDING),
+                (e.points if after else 0) - (int(old["points"]) if before else 0),
+                (e.minutes if after else 0) - (int(old["minutes"]) if before else 0),
+                att,
+            ),
+        )
+        tx.execute(
+            "UPDATE attendances SET status = %s, checked_in_at = %s, checked_out_at = %s, minutes = %s, points = %s, "
+            "settled = %s WHERE id = %s",
+            (e.status, utc_text(e.checked_in_at), utc_text(e.checked_out_at), e.minutes, e.points, bool(e.settled), att),
+        )
 
 
 # ---------------------------------------------------------------- queries

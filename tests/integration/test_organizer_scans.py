@@ -9,6 +9,7 @@ import itertools
 import uuid
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
@@ -35,6 +36,28 @@ def setup(services: Any, **kw: Any) -> tuple[Any, Any]:
 
 def balance(services: Any, volunteer_id: Any) -> int:
     return int(services.ledger.guarded_balance(volunteer_account(volunteer_id)))
+
+
+def assert_read_side_matches(services: Any, activity_id: Any) -> None:
+    """The attendance projection shows what the aggregates say, after late scans moved times,
+    checked out or re-decided (a rebuild alone would repeat a projection that ignores them)."""
+    from ledger.codec import from_utc_text
+
+    services.catch_up()
+    att = services.attendance
+    with services.db.read() as tx:
+        rows = tx.all("SELECT * FROM attendances WHERE activity_id = %s", (str(activity_id),))
+        totals = tx.one("SELECT pending, points, minutes FROM activities WHERE id = %s", (str(activity_id),))
+    credited = pending = points = minutes = 0
+    for row in rows:
+        r = att.get_attendance(activity_id, UUID(row["volunteer_id"]))
+        assert (from_utc_text(row["checked_in_at"]), row["checked_out_at"] and from_utc_text(row["checked_out_at"]),
+                int(row["minutes"]), int(row["points"]), row["status"], bool(row["settled"])) == (
+            r.checked_in_at, r.checked_out_at, r.minutes, r.points, r.status, r.settled)
+        if r.status == act.CREDITED:
+            credited, points, minutes = credited + 1, points + r.points, minutes + r.minutes
+        pending += r.status == act.PENDING
+    assert (int(totals["pending"]), int(totals["points"]), int(totals["minutes"])) == (pending, points, minutes)
 
 
 def test_an_organizer_scan_checks_in_and_out_at_its_own_time(services: Any, clock: Any) -> None:
@@ -113,6 +136,7 @@ def test_a_check_out_synced_before_its_check_in_gives_the_same_points(services: 
     assert (one.checked_in_at, one.checked_out_at, one.minutes, one.points) == (t_in, t_out, 120, 20)
     assert (two.checked_in_at, two.checked_out_at, two.minutes, two.points) == (t_in, t_out, 120, 20)
     assert balance(services, in_order) == balance(services, reversed_order) == 20
+    assert_read_side_matches(services, a.id)
     assert_invariants(services)
 
 
@@ -140,6 +164,7 @@ def test_a_late_offline_scan_corrects_points_from_the_phone(services: Any, clock
     # the same late scan again lands once
     assert att.scan_at(a.id, vol, a.starts_at + timedelta(minutes=30), by=ORG, nonce="late").outcome == DUPLICATE
     assert balance(services, vol) == 5
+    assert_read_side_matches(services, a.id)
     assert_invariants(services)
 
 
@@ -154,6 +179,7 @@ def test_a_late_scan_after_settlement_replaces_the_window_end(services: Any, clo
     r = att.scan_at(a.id, vol, a.starts_at + timedelta(hours=1), by=ORG, offline=True, nonce="out")
     assert (r.outcome, r.attendance.points, r.attendance.settled) == (REDECIDED, 10, False)
     assert balance(services, vol) == 10
+    assert_read_side_matches(services, a.id)
     assert_invariants(services)
 
 
