@@ -472,6 +472,52 @@ def rebuild(
 
 
 @app.command()
+def report(
+    unit: Annotated[str, typer.Option("--unit", help="The unit's id.")],
+    year: Annotated[int | None, typer.Option("--year", help="The year (default: this year).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", file_okay=False, help="Directory for the PDF, PNG charts and JSON.")] = Path("."),
+    lang: Annotated[str, typer.Option("--lang", help="zh (default) or en.")] = "zh",
+    full_names: Annotated[bool, typer.Option("--full-names", help="Role models' full names (an admin's copy).")] = False,
+    run_verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Run verify first and print its outcome in the report.")] = False,
+) -> None:
+    """A unit's yearly report: report-<year>-<unit>-<lang>.pdf, .json and one PNG per chart."""
+    import json
+
+    from api.reports import build, charts, pdf
+    from projections.reports import UnitUnknown, YearOutOfRange
+
+    if lang not in ("zh", "en"):
+        fail("--lang is zh or en", 2)
+    unit_id = parse_uuid(unit, "--unit")
+    with services_for() as svc:
+        caught_up(svc)
+        verified = None
+        if run_verify:
+            from ops.verify import verify as verify_store
+
+            result = verify_store(svc, catch_up_first=False)
+            verified = ("passed", "") if result.ok else ("failed", f"{len(result.violations)} violation(s)")
+        now = svc.clock.now()
+        the_year = year or now.astimezone(svc.settings.zone).year
+        try:
+            r = build.figures(svc.db, svc.ledger, unit_id, the_year, svc.settings.zone, now, full_names=full_names, verified=verified)
+        except YearOutOfRange as e:
+            fail(str(e), 1)
+        except UnitUnknown:
+            fail(f"no unit {unit_id} in the read models", 1)
+        pngs = charts.all_pngs(r, lang)
+        document = pdf.render(r, lang, pngs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"report-{the_year}-{unit_id}-{lang}"
+    Path(f"{stem}.pdf").write_bytes(document)
+    Path(f"{stem}.json").write_text(json.dumps(r.as_json(), ensure_ascii=False, indent=2), encoding="utf-8")
+    for name, data in pngs.items():
+        Path(f"{stem}-{name}.png").write_bytes(data)
+    err.print(f"{r.unit_name} {the_year}: " + ("no activity this year; " if r.empty else "") + f"{stem}.pdf, .json and {len(pngs)} charts", highlight=False)
+    out.print(f"{stem}.pdf", highlight=False, markup=False)
+
+
+@app.command()
 def demo(
     serve_after: Annotated[bool, typer.Option("--serve", help="Start serving when the data is in.")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete an existing SQLite demo store first.")] = False,
