@@ -9,6 +9,7 @@ from ops.bench.expiry import bench_expiry
 from ops.bench.leaderboards import bench_leaderboards
 from ops.bench.projections import bench_projections
 from ops.bench.redeem import bench_redeem
+from ops.bench.report_bench import bench_report
 from ops.bench.ryw import bench_ryw
 from ops.bench.scans import bench_scans
 from ops.bench.verify import bench_verify
@@ -22,3 +23,4 @@ bench_app.command("redeem")(bench_redeem)
 bench_app.command("verify")(bench_verify)
 bench_app.command("ryw")(bench_ryw)
 bench_app.command("expiry")(bench_expiry)
+bench_app.command("report")(bench_report)
