@@ -3,10 +3,11 @@ pay code, redemptions and reversals (merchants), statements (the merchant, admin
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from projections import alliance as queries
 
@@ -17,7 +18,7 @@ from api.alliance.deps import AfterCursor, AllianceDep, MerchantOrAdmin, Merchan
 from api.auth import MERCHANT
 from api.datetimes import Day
 from api.cards.views import code_of
-from api.deps import AdminPrincipal, CommandsDep, CurrentPrincipal, DbDep, IdempotencyKey, OwnVolunteer, VisibleUnit, ZoneDep
+from api.deps import AdminPrincipal, CommandsDep, CurrentPrincipal, DbDep, IdempotencyKey, LedgerDep, OwnVolunteer, VisibleUnit, ZoneDep
 from api.problems import Forbidden, InvalidIdempotencyKey, responses
 from api.tokens.views import issued as issued_token
 
@@ -312,6 +313,20 @@ def reverse_redemption(
     return views.redemption(result.redemption, alliance.volunteer_name(result.redemption.volunteer_id), zone)
 
 
+def statement_period(
+    alliance: AllianceDep,
+    zone: ZoneDep,
+    start: Annotated[Day | None, Query(alias="from", description="first day (in the configured zone); default today")] = None,
+    end: Annotated[Day | None, Query(alias="to", description="last day, inclusive; default = from")] = None,
+) -> tuple[date, date]:
+    start = start or alliance.clock.now().astimezone(zone).date()
+    return start, end or start
+
+
+Period = Annotated[tuple[date, date], Depends(statement_period)]
+StatementFormat = Annotated[Literal["json", "csv"], Query()]
+
+
 @router.get(
     "/merchants/{merchant_id}/statement",
     response_model=am.StatementOut,
@@ -319,25 +334,42 @@ def reverse_redemption(
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with `format=csv`"},
         **responses(401, 403, 404, 422),
     },
-    summary="A merchant's statement (对账单) for settlement: every redemption and reversal in the period",
+    summary="A merchant's statement (对账单) for settlement: every redemption and reversal in the period, "
+    "each line and the totals split by the issuing unit that funded the points (CSV: one column per funding unit)",
 )
 def get_statement(
-    merchant: OwnMerchant,
-    db: DbDep,
-    zone: ZoneDep,
-    alliance: AllianceDep,
-    start: Annotated[Day | None, Query(alias="from", description="first day (in the configured zone); default today")] = None,
-    end: Annotated[Day | None, Query(alias="to", description="last day, inclusive; default = from")] = None,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",
+    merchant: OwnMerchant, db: DbDep, zone: ZoneDep, ledger: LedgerDep, period: Period, format: StatementFormat = "json"
 ) -> Any:
-    start = start or alliance.clock.now().astimezone(zone).date()
-    end = end or start
-    s = statements.statement(db, merchant, start, end, zone)
+    start, end = period
+    s = statements.statement(db, merchant, start, end, zone, ledger)
     if format == "csv":
         name = f"statement-{merchant.id.hex[:8]}-{start.isoformat()}-{end.isoformat()}.csv"
-        return Response(
-            statements.statement_csv(s).encode("utf-8"),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return _csv(statements.statement_csv(s), name)
     return s
+
+
+@router.get(
+    "/units/{unit_id}/alliance-statement",
+    response_model=am.UnitStatementOut,
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with `format=csv`"},
+        **responses(401, 403, 404, 422),
+    },
+    summary="What a unit's budget owes the alliance: per shop, the points issued by this unit (fund lineage, "
+    "whatever the volunteers' home units) redeemed there in the period (admins, organizers of the unit)",
+    tags=["units"],
+)
+def get_unit_statement(
+    unit: VisibleUnit, db: DbDep, zone: ZoneDep, ledger: LedgerDep, period: Period, format: StatementFormat = "json"
+) -> Any:
+    start, end = period
+    s = statements.unit_statement(db, ledger, unit, start, end, zone)
+    if format == "csv":
+        return _csv(statements.unit_statement_csv(s), f"alliance-{unit.id.hex[:8]}-{start.isoformat()}-{end.isoformat()}.csv")
+    return s
+
+
+def _csv(text: str, name: str) -> Response:
+    return Response(
+        text.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

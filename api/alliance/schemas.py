@@ -176,6 +176,12 @@ class RedemptionOut(Out):
     reversal_reason: str
 
 
+class FundingShare(Out):
+    unit_id: UUID | None = Field(description="the issuing unit whose lots paid these points (null: no drawing recorded)")
+    unit_name: str
+    points: int = Field(description="signed as the line: a reversal gives the points back to the lots it drew from")
+
+
 class StatementLine(Out):
     transaction_id: UUID
     kind: str
@@ -187,6 +193,9 @@ class StatementLine(Out):
     memo: str
     at: datetime
     reverses: UUID | None
+    funding: list[FundingShare] = Field(
+        default_factory=list, description="the line's points split by the issuing unit that funded them (they sum to `points`)"
+    )
 
 
 class StatementTotals(Out):
@@ -195,6 +204,7 @@ class StatementTotals(Out):
     redeemed: int
     reversed: int
     net: int
+    funding: list[FundingShare] = Field(default_factory=list, description="net points per funding unit (they sum to `net`)")
 
 
 class StatementOut(Out):
@@ -205,6 +215,34 @@ class StatementOut(Out):
     timezone: str
     lines: list[StatementLine]
     totals: StatementTotals
+
+
+class ShopSettlement(Out):
+    merchant_id: UUID
+    merchant_name: str
+    redemptions: int = Field(description="redemptions at this shop paid (in part or whole) with the unit's points")
+    reversals: int
+    redeemed: int = Field(description="the unit's points those redemptions took")
+    reversed: int = Field(description="the unit's points given back by reversals in the period")
+    points: int = Field(description="redeemed - reversed: what the unit's budget owes for this shop")
+
+
+class UnitSettlementTotals(Out):
+    redemptions: int
+    reversals: int
+    redeemed: int
+    reversed: int
+    points: int
+
+
+class UnitStatementOut(Out):
+    unit_id: UUID
+    unit_name: str
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    timezone: str
+    shops: list[ShopSettlement]
+    totals: UnitSettlementTotals
 
 
 class ScanMerchant(Out):

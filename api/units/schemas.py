@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from datetime import date as date_
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from api.schemas import In, Name, Out, UnitKind
 
@@ -50,3 +51,41 @@ class UnitOut(Out):
         description="roll-ups under this unit for the current week, month, year and all time "
         "(GET /v1/units/{id} only; from the read model)",
     )
+
+
+class ExpiryPolicyIn(In):
+    kind: Literal["never", "months", "year_after_next"] = Field(
+        description="never: points do not lapse; months: N months after the credit; year_after_next: Dec 31 of the year after next"
+    )
+    months: StrictInt | None = Field(None, description="for `months` only: 1 to 240 (the day clipped to a shorter month's end)")
+
+
+class ExpiryPolicy(Out):
+    kind: str
+    months: int | None
+
+
+class ExpiryPolicyOut(Out):
+    unit_id: UUID
+    own: ExpiryPolicy | None = Field(description="this unit's own policy (null: it sets none and inherits)")
+    effective: ExpiryPolicy = Field(description="the policy credits issued by this unit get now")
+    source_unit_id: UUID | None = Field(
+        description="the unit whose policy is effective: this unit, its nearest ancestor that sets one, or null (the default: never)"
+    )
+    source_unit_name: str | None
+
+
+class ExpiringDay(Out):
+    date: date_ = Field(description="the last day of the lots (in the configured zone); their points lapse at its end")
+    points: int
+    volunteers: int = Field(description="volunteers holding points that lapse that day")
+
+
+class ExpiringOut(Out):
+    unit_id: UUID
+    start: date = Field(alias="from", description="today, in the configured zone")
+    end: date = Field(alias="to", description="the last day counted: from + days - 1")
+    timezone: str
+    total: int = Field(description="points of volunteers under this unit that lapse from `from` to `to`, unless spent first")
+    days: list[ExpiringDay] = Field(description="per last day, soonest first; days with nothing to lapse are left out")
+    overdue: int = Field(description="points in lots past their last day that the next expiry run takes")

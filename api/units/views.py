@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -10,12 +11,14 @@ from fastapi import Depends, Path
 
 from ledger.application import Ledger
 from ledger.domain import Unit
-from projections import boards
+from ledger.lots import rules as lot_rules
+from projections import boards, lineage
+from projections.db import Database
 from projections.leaderboards import queries as lb
 
 from api.datetimes import zoned
 from api.deps import DbDep, ServicesDep
-from api.units.schemas import UnitOut, UnitPeriodTotals, UnitRef
+from api.units.schemas import ExpiringDay, ExpiringOut, ExpiryPolicy, ExpiryPolicyOut, UnitOut, UnitPeriodTotals, UnitRef
 
 
 def unit_ref(unit: Unit) -> UnitRef:
@@ -56,3 +59,31 @@ def unit_totals(
 
 
 UnitTotals = Annotated[list[UnitPeriodTotals], Depends(unit_totals)]
+
+
+def expiry_policy(ledger: Ledger, unit_id: UUID) -> ExpiryPolicyOut:
+    """The unit's own policy, the effective one and the unit it comes from (nearest first)."""
+    own_raw = getattr(ledger.get_unit(unit_id), "expiry_policy", None)
+    own = ExpiryPolicy(**lot_rules.Policy.from_dict(own_raw).as_dict()) if own_raw is not None else None
+    for a in ledger.unit_ancestry(unit_id):
+        u = ledger.get_unit(a)
+        if getattr(u, "expiry_policy", None) is not None:
+            effective = lot_rules.Policy.from_dict(u.expiry_policy)
+            return ExpiryPolicyOut(
+                unit_id=unit_id, own=own, effective=ExpiryPolicy(**effective.as_dict()), source_unit_id=u.id, source_unit_name=u.name
+            )
+    return ExpiryPolicyOut(
+        unit_id=unit_id, own=None, effective=ExpiryPolicy(**lot_rules.NEVER_POLICY.as_dict()), source_unit_id=None, source_unit_name=None
+    )
+
+
+def expiring(db: Database, ledger: Ledger, unit_id: UUID, today: date, days: int, zone: ZoneInfo) -> ExpiringOut:
+    """What lapses among volunteers under the unit from today through ``days`` days, from the lots table."""
+    last = today + timedelta(days=days - 1)
+    by_day, overdue, _ = lineage.expiring(db, lineage.tables_of(ledger), unit_id, today, last)
+    return ExpiringOut.model_validate(
+        {
+            "unit_id": unit_id, "from": today, "to": last, "timezone": str(zone), "total": sum(p for _, p, _ in by_day),
+            "days": [ExpiringDay(date=d, points=p, volunteers=n) for d, p, n in by_day], "overdue": overdue,
+        }
+    )

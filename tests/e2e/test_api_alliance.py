@@ -130,7 +130,10 @@ def test_redeem_refuse_reverse_and_settle(town: Any) -> None:
     assert c.get(f"/v1/merchants/{shop['id']}/statement", headers=other["h"]).json()["code"] == "forbidden"
     assert c.get(f"/v1/merchants/{shop['id']}/statement", headers=vol).status_code == 403
     s = c.get(f"/v1/merchants/{shop['id']}/statement", params={"from": str(today), "to": str(today)}, headers=shop["h"]).json()
-    assert s["totals"] == {"redemptions": 3, "reversals": 1, "redeemed": 50, "reversed": 20, "net": 30}
+    assert s["totals"] == {
+        "redemptions": 3, "reversals": 1, "redeemed": 50, "reversed": 20, "net": 30,
+        "funding": [{"unit_id": str(town.units["community_a"]), "unit_name": "Community A", "points": 30}],  # issue 17
+    }
     assert sum(line["points"] for line in s["lines"]) == s["totals"]["net"]
     assert s == c.get(f"/v1/merchants/{shop['id']}/statement", headers=admin).json()
     yesterday = str(today - timedelta(days=1))
