@@ -93,6 +93,15 @@ def _units_of(s: am.StatementOut) -> list[tuple[UUID | None, str]]:
     return list(seen.items())
 
 
+def _unit_headers(units: list[tuple[UUID | None, str]]) -> list[str]:
+    """One header per funding unit; two units of the same name are told apart by their id's start."""
+    names = [name for _, name in units]
+    return [
+        f"资金来源 funded by: {_cell(name)}" + (f" ({u.hex[:8]})" if u is not None and names.count(name) > 1 else "")
+        for u, name in units
+    ]
+
+
 def statement_csv(s: am.StatementOut) -> str:
     """UTF-8 with a byte-order mark and CRLF lines: Excel opens it with the Chinese intact.
 
@@ -103,7 +112,7 @@ def statement_csv(s: am.StatementOut) -> str:
     w = csv.writer(out, lineterminator="\r\n")
     units = _units_of(s)
     w.writerow([f"{s.merchant_name} 对账单 statement", f"{s.start.isoformat()} ~ {s.end.isoformat()}", s.timezone])
-    w.writerow(CSV_COLUMNS + [f"资金来源 funded by: {_cell(name)}" for _, name in units])
+    w.writerow(CSV_COLUMNS + _unit_headers(units))
     for line in s.lines:
         split = {share.unit_id: share.points for share in line.funding}
         w.writerow([
