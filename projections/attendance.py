@@ -32,6 +32,11 @@ class AttendanceProjection(Projection):
     )
     tables = ("activities", "attendances")
 
+    # Structure events only: read filtered by topic in SQL (a few rows of a long log), each
+    # decoded by the library's mapper (``Projection.apply_raw``).
+    reads_raw = True
+    batch_size = 20_000
+
     def schema(self, *, postgres: bool) -> list[str]:
         return [
             "CREATE TABLE IF NOT EXISTS activities ("

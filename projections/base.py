@@ -50,8 +50,12 @@ class Projection(ABC):
 
     def apply_raw(self, tx: Tx, events: Sequence[RawEvent | Run], mapper: Any) -> None:
         """Apply stored events of this projection's topics (and runs of its ``sql_topic``), in
-        order, inside ``tx``."""
-        raise NotImplementedError
+        order, inside ``tx``. By default: each stored event through the library's mapper, then
+        ``apply`` (a projection of a few topics then reads only those rows of the log, filtered
+        in SQL, instead of every notification)."""
+        if any(isinstance(e, Run) for e in events):
+            raise NotImplementedError(f"{self.name} applies no runs")
+        self.apply(tx, [(e.id, mapper.to_domain_event(e.stored())) for e in events if isinstance(e, RawEvent)])
 
     def step_size(self, *, postgres: bool) -> int:
         """Notifications per step unless the follower is told otherwise."""

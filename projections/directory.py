@@ -16,6 +16,11 @@ class DirectoryProjection(Projection):
     event_classes = (Unit.Created, Unit.Moved, Volunteer.Registered, Volunteer.Moved)  # type: ignore[attr-defined]
     tables = ("units", "volunteers")
 
+    # Structure events only: read filtered by topic in SQL (a few rows of a long log), each
+    # decoded by the library's mapper (``Projection.apply_raw``).
+    reads_raw = True
+    batch_size = 20_000
+
     def schema(self, *, postgres: bool) -> list[str]:
         return [
             "CREATE TABLE IF NOT EXISTS units ("
