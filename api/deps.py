@@ -63,9 +63,8 @@ ReadAfter = Annotated[
         alias=consistency.READ_AFTER,
         description="A read of projections waits (about 2 s at most) until what it shows includes this log "
         "position (a write's `Log-Position`); the token's own last write is waited for without it. "
-        "Writes ignore it.",
-        # Documented only: a hint that is not a position is ignored, never refused.
-        json_schema_extra={"pattern": consistency.POSITION_PATTERN},
+        "Writes ignore it. A hint: a value that is not a position (digits) is ignored, never refused, "
+        "so the document gives it no pattern.",
     ),
 ]
 
