@@ -33,7 +33,13 @@ class DirectoryProjection(Projection):
         ]
 
     def apply(self, tx: Tx, batch: Sequence[tuple[int, Any]]) -> None:
+        registered: list[tuple[Any, ...]] = []  # consecutive registrations, written in one go
         for _, e in batch:
+            if isinstance(e, Volunteer.Registered):  # type: ignore[attr-defined]
+                registered.append((str(e.originator_id), e.name, str(e.unit_id), e.member_no, e.phone_last4, iso(e.at)))
+                continue
+            _register(tx, registered)
+            registered = []
             if isinstance(e, Unit.Created):  # type: ignore[attr-defined]
                 tx.execute(
                     "INSERT INTO units (id, name, kind, parent_id, created_at) VALUES (%s, %s, %s, %s, %s)",
@@ -41,11 +47,14 @@ class DirectoryProjection(Projection):
                 )
             elif isinstance(e, Unit.Moved):  # type: ignore[attr-defined]
                 tx.execute("UPDATE units SET parent_id = %s WHERE id = %s", (str(e.parent_id), str(e.originator_id)))
-            elif isinstance(e, Volunteer.Registered):  # type: ignore[attr-defined]
-                tx.execute(
-                    "INSERT INTO volunteers (id, name, unit_id, member_no, phone_last4, registered_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)",
-                    (str(e.originator_id), e.name, str(e.unit_id), e.member_no, e.phone_last4, iso(e.at)),
-                )
             elif isinstance(e, Volunteer.Moved):  # type: ignore[attr-defined]
                 tx.execute("UPDATE volunteers SET unit_id = %s WHERE id = %s", (str(e.unit_id), str(e.originator_id)))
+        _register(tx, registered)
+
+
+def _register(tx: Tx, rows: Sequence[tuple[Any, ...]]) -> None:
+    tx.bulk_insert(
+        "volunteers",
+        [("id", "text"), ("name", "text"), ("unit_id", "text"), ("member_no", "text"), ("phone_last4", "text"), ("registered_at", "text")],
+        rows,
+    )
