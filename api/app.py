@@ -50,7 +50,7 @@ def create_app(services: Services) -> FastAPI:
     services.commands.metrics = app.state.metrics  # commands run outside a request count here too
     app.state.consistency = consistency.Consistency(services.db)
     app.state.consistency.head = services.ledger.max_notification_id
-    app.state.consistency.setup()
+    app.state.consistency.try_setup()
     # Innermost first: a 429 is still counted and logged by the two outer ones.
     app.add_middleware(consistency.ConsistencyMiddleware, consistency=app.state.consistency)
     app.add_middleware(ratelimit.RateLimitMiddleware, limits=app.state.limits)

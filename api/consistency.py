@@ -95,17 +95,32 @@ class Consistency:
         self.poll = poll
         self.max_poll = max_poll
         self.head: Callable[[], int] = lambda: 1 << 62  # the log's end (set by create_app)
+        self._ready = False
 
     def setup(self) -> None:
+        """Create the positions table. A server may start while its store is down (``/readyz``
+        says so): then the table is made by the first request that needs it."""
         with self.db.transaction() as tx:
             if self.db.is_postgres:  # processes starting together: one CREATE at a time
                 tx.execute("SELECT pg_advisory_xact_lock(hashtext('moralbank projections schema'))")
             tx.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (subject TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+        self._ready = True
+
+    def try_setup(self) -> None:
+        try:
+            self.setup()
+        except Exception:  # noqa: BLE001 - the store is unreachable now; readiness reports it
+            log.warning("could not create %s yet; the first request that needs it will", TABLE, exc_info=True)
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            self.setup()
 
     def remember(self, subjects: Sequence[str], position: int) -> None:
         """Keep ``position`` as these subjects' last write (never moving one back)."""
         if not subjects:
             return
+        self._ensure()
         rows = sorted(set(subjects))  # one order for every writer: no deadlock between two
         values = ", ".join(["(%s, %s)"] * len(rows))
         with self.db.transaction() as tx:
@@ -118,6 +133,7 @@ class Consistency:
     def last_write(self, subjects: Sequence[str]) -> int:
         if not subjects:
             return 0
+        self._ensure()
         marks = ", ".join(["%s"] * len(subjects))
         with self.db.read() as tx:
             row = tx.one(f"SELECT max(position) AS p FROM {TABLE} WHERE subject IN ({marks})", tuple(subjects))
