@@ -8,6 +8,8 @@ store that must not be used this way (import into a non-empty store).
 
 from __future__ import annotations
 
+import logging
+
 import os
 import shutil
 import sys
@@ -542,6 +544,11 @@ def demo(
                 Path(path + suffix).unlink(missing_ok=True)
     admin_secret = settings.bootstrap_token.get_secret_value() if settings.bootstrap_token else None
     clock = ManualClock(datetime.now(timezone.utc))
+    # The demo's made-up commands (thousands) are not logged line by line: the page addresses and
+    # tokens printed at the end must stay on screen. Serving afterwards logs as always.
+    commands_log = logging.getLogger("moralbank.commands")
+    level = commands_log.level
+    commands_log.setLevel(logging.WARNING)
     with services_for(settings.model_copy(update={"bootstrap_token": None}), clock=clock) as svc:
         existing = svc.ledger.max_notification_id()
         if existing:
@@ -557,6 +564,7 @@ def demo(
         issue_demo_tokens(svc, result, admin_secret=admin_secret)
         caught_up(svc)
         routes = _routes(svc)
+    commands_log.setLevel(level)
 
     if not existing:
         err.print(
