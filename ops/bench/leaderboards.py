@@ -45,6 +45,26 @@ def _services(url: str, var: Path, clock: Any) -> Any:
     return build_services(Settings(database_url=url, var_dir=var, secret_key="bench-signing-key-0123456789"), clock=clock)
 
 
+def bench_store(stack: ExitStack, database_url: str | None, name: str, clock: Any) -> tuple[str, str, Any]:
+    """The store of one bench run: ``database_url``, or a database in a throwaway PostgreSQL
+    cluster stopped with ``stack``; its services, closed with ``stack``. Returns (url, label, services)."""
+    from ops.pgcluster import PgCluster
+    from ops.wiring import close_services
+
+
+    var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"mb-bench-{name}-")))
+    if database_url is None:
+        cluster = PgCluster()
+        cluster.start()
+        stack.callback(cluster.stop)
+        url = cluster.create_database(f"{name}_{uuid.uuid4().hex[:8]}")
+    else:
+        url = database_url
+    svc = _services(url, var, clock)
+    stack.callback(close_services, svc)
+    return url, "PostgreSQL" if url.startswith("postgres") else "SQLite", svc
+
+
 def _fill(svc: Any, communities: int, compounds: int, buildings: int, volunteers: int, events: int, seed: int) -> dict[str, list[Any]]:
     from ledger.accounts import Posting
 
@@ -228,23 +248,11 @@ def bench_leaderboards(
     from api.leaderboards import leaderboard
     from ledger.clock import ManualClock
     from ledger.domain import LedgerTransaction
-    from ops.pgcluster import PgCluster
-    from ops.wiring import close_services
     from projections import boards
     from projections.leaderboards import queries as lb
 
     with ExitStack() as stack:
-        var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-bench-lb-")))
-        if database_url is None:
-            cluster = PgCluster()
-            cluster.start()
-            stack.callback(cluster.stop)
-            url = cluster.create_database(f"lb_{uuid.uuid4().hex[:8]}")
-        else:
-            url = database_url
-        store = "PostgreSQL" if url.startswith("postgres") else "SQLite"
-        svc = _services(url, var, ManualClock(YEAR_START))
-        stack.callback(close_services, svc)
+        url, store, svc = bench_store(stack, database_url, "lb", ManualClock(YEAR_START))
         ledger = svc.ledger
         follower = next(f for f in svc.followers if f.name == "leaderboards")
         batch_size = batch_size or follower.batch_size

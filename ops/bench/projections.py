@@ -10,16 +10,14 @@ alliance, the events' JSON decoded in the server for the leaderboards).
 
 from __future__ import annotations
 
-import tempfile
 import time
-import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ops.bench.leaderboards import YEAR_START, _fill, _read_only, _row, _services
+from ops.bench.leaderboards import YEAR_START, _fill, _read_only, _row, bench_store
 from ops.bench.report import emit
 
 
@@ -61,21 +59,9 @@ def bench_projections(
 ) -> None:
     """Every projection rebuilt from empty (target: each < 60 s on 10⁶ events), beside the references."""
     from ledger.clock import ManualClock
-    from ops.pgcluster import PgCluster
-    from ops.wiring import close_services
 
     with ExitStack() as stack:
-        var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-bench-proj-")))
-        if database_url is None:
-            cluster = PgCluster()
-            cluster.start()
-            stack.callback(cluster.stop)
-            url = cluster.create_database(f"proj_{uuid.uuid4().hex[:8]}")
-        else:
-            url = database_url
-        store = "PostgreSQL" if url.startswith("postgres") else "SQLite"
-        svc = _services(url, var, ManualClock(YEAR_START))
-        stack.callback(close_services, svc)
+        url, store, svc = bench_store(stack, database_url, "proj", ManualClock(YEAR_START))
         ledger = svc.ledger
         typer.echo(f"filling {store}: {events:,} events, {volunteers:,} volunteers …", err=True)
         t0 = time.perf_counter()

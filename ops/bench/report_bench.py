@@ -11,16 +11,14 @@ year's movements). Target: the whole report (figures + charts + PDF) under 10 s 
 from __future__ import annotations
 
 import os
-import tempfile
 import time
-import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ops.bench.leaderboards import YEAR_START, _fill, _services
+from ops.bench.leaderboards import YEAR_START, _fill, bench_store
 from ops.bench.report import emit
 
 
@@ -41,23 +39,11 @@ def bench_report(
 
     from api.reports import build, charts, pdf
     from ledger.clock import ManualClock
-    from ops.pgcluster import PgCluster
     from ops.projecting import catch_up
-    from ops.wiring import close_services
 
     with ExitStack() as stack:
-        var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-bench-report-")))
-        if database_url is None:
-            cluster = PgCluster()
-            cluster.start()
-            stack.callback(cluster.stop)
-            url = cluster.create_database(f"rp_{uuid.uuid4().hex[:8]}")
-        else:
-            url = database_url
-        store = "PostgreSQL" if url.startswith("postgres") else "SQLite"
         clock = ManualClock(YEAR_START)
-        svc = _services(url, var, clock)
-        stack.callback(close_services, svc)
+        url, store, svc = bench_store(stack, database_url, "rp", clock)
         typer.echo(f"filling {store}: {events:,} events, {volunteers:,} volunteers …", err=True)
         t0 = time.perf_counter()
         levels = _fill(svc, 5, 20, 10, volunteers, events, seed)
