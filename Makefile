@@ -1,27 +1,43 @@
-# moralbank — common tasks. `make test` is the README's test command.
-PYTHON ?= python3
+# moralbank — common tasks. `make demo` and `make test` are the README's two commands.
+# The newest Python >= 3.11 on the PATH (override: make PYTHON=/path/to/python3).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && \
+  { command -v $$p; break; }; done)
 VENV   := .venv
 PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: venv demo test lint clean
+.PHONY: venv demo test machine lint clean
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.serve
 
 $(PY):
+	@test -n "$(PYTHON)" || { echo "need Python >= 3.11 with venv (Debian: apt-get install python3 python3-venv)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-# Re-install only when pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+# Serving needs only the package's own dependencies: a fresh machine shows pages fast.
+$(VENV)/.serve: pyproject.toml | $(PY)
+	$(PIP) -e .
 	touch $@
 
-demo: venv
+# The test tools (pytest, Playwright, schemathesis, …) come on top, for `make test` only.
+$(VENV)/.test: pyproject.toml $(VENV)/.serve
+	$(PIP) -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.serve
 	$(VENV)/bin/moralbank demo --serve
 
-test: venv
+# System packages (PostgreSQL server binaries, Chromium, fonts, …): installed as root,
+# otherwise the script prints the one command to run. .ci/run calls `make test` too.
+machine:
+	@bash ops/machine/test-packages.sh
+
+test: machine
+	@$(MAKE) --no-print-directory $(VENV)/.test
 	$(PY) -m pytest -n 2 --durations=15
 
-lint: venv
+lint: $(VENV)/.test
 	$(PY) -m pytest tests/test_architecture.py
 
 clean:

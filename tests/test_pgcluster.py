@@ -13,7 +13,7 @@ def _require_binaries() -> None:
         return
     msg = (
         "PostgreSQL server binaries (initdb, pg_ctl) not found in $PATH, /usr/local/bin "
-        "or /usr/lib/postgresql/*/bin; install postgresql-15 (see .ci/run)"
+        "or /usr/lib/postgresql/*/bin; install postgresql-15 (ops/machine/test-packages.sh, run by make test)"
     )
     if os.environ.get("CI"):
         pytest.fail(f"CI is set and {msg}", pytrace=False)

@@ -21,7 +21,7 @@ PAGE_W, PAGE_H = 210.0, 297.0
 COL_GAP = 6.0
 ROW_GAP = {8: 8.0, 10: 3.0}
 PER_PAGE = (8, 10)
-# CJK fonts, first found wins (fonts-wqy-microhei is what .ci/run installs).
+# CJK fonts, first found wins (fonts-wqy-microhei is what ops/machine/test-packages.sh installs).
 CJK_FONTS = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),

@@ -82,7 +82,7 @@ def test_pdf_figures_equal_json_and_unit_figures(town: Any, tmp_path: Path) -> N
     # it renders to PNG
     pdf_path = tmp_path / "report.pdf"
     pdf_path.write_bytes(response.content)
-    assert shutil.which("pdftoppm"), "pdftoppm (poppler-utils, .ci/run) renders the PDF"
+    assert shutil.which("pdftoppm"), "pdftoppm (poppler-utils, ops/machine/test-packages.sh) renders the PDF"
     subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(pdf_path), str(tmp_path / "page")], check=True)
     pngs = list(tmp_path.glob("page*.png"))
     assert pngs and pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
