@@ -24,7 +24,7 @@ BATCH = "batch"
 BATCH_REVERSAL = "batch_reversal"
 BATCH_KINDS = (BATCH, BATCH_REVERSAL)
 
-MAX_LINES = 100_000
+MAX_LINES = 1_000_000
 DEFAULT_CAP = 1_000  # points per line unless the batch says otherwise
 CHUNK_LINES = 5_000
 MAX_LINE_KEY = 100

@@ -33,6 +33,7 @@ from ledger.accounts import Posting, issuing_account, volunteer_account
 from ledger.application import Ledger
 from ledger.batches.files import MEDIA_TYPES, inspect, lines_as_written, records
 from ledger.batches.rules import BATCH, BATCH_REVERSAL, CHUNK_LINES, DEFAULT_CAP, Line, Refusal, batch_fingerprint, duplicate_key, paid_key, parse_line, refusal
+from ledger.batches import setbased_pg
 from ledger.batches.domain import Batch
 from ledger.batches.errors import BatchFileMissing, BatchRunning
 from ledger.batches.spool import MAX_UPLOAD_BYTES, Spooled, spool
@@ -98,6 +99,9 @@ class BatchService:
         self.chunk_lines = chunk_lines
         self.sync_lines = sync_lines  # the API runs batches this small before it answers
         self.throttle = 0.0  # seconds between chunks, to leave the store to other writers
+        # The set-based path (``setbased_pg``) where the store allows it (PostgreSQL); False: the
+        # chunk-by-chunk Python path everywhere (tests compare the two).
+        self.set_based = True
         # Called after this runner recorded a chunk (batch id, chunk number, credited lines,
         # credited points, refusal codes): how operations count batch lines without the ledger
         # importing them.
@@ -205,6 +209,8 @@ class BatchService:
         if batch.done:
             return batch
         path = self._checked_file(batch)
+        if self.set_based and setbased_pg.usable(self):
+            return setbased_pg.run(self, batch, path, progress)
         seen: set[bytes] = set()
         in_scope: dict[UUID, bool] = {}
         first = batch.chunks_done

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from ledger.batches.errors import UploadTooLarge
 
-MAX_UPLOAD_BYTES = 64 << 20
+MAX_UPLOAD_BYTES = 256 << 20  # a 1 000 000-line file with memos
 WRITE_BYTES = 1 << 20  # gathered before each write
 
 
