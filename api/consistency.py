@@ -32,6 +32,7 @@ from ledger import positions
 from api import problems
 from projections.base import applied_position
 from projections.db import Database
+from projections.replicas import ReadRoute, read_route
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,12 @@ class Consistency:
             return 0
         self._ensure()
         marks = ", ".join(["%s"] * len(subjects))
-        with self.db.read() as tx:
+        with self.db.primary() as tx:
             row = tx.one(f"SELECT max(position) AS p FROM {TABLE} WHERE subject IN ({marks})", tuple(subjects))
         return int(row["p"]) if row and row["p"] is not None else 0
 
     def applied(self, projections: Sequence[str]) -> int:
-        with self.db.read() as tx:
+        with self.db.primary() as tx:
             return applied_position(tx, projections)
 
     def wait(self, target: int, projections: Sequence[str]) -> tuple[int, bool]:
@@ -177,17 +178,20 @@ def note_principal(subjects: set[str]) -> None:
 
 
 def read_after(consistency: Consistency, route_path: str | None, method: str, subjects: set[str], requested: int | None) -> None:
-    """The wait of one read (``GET`` of a route in ``READS``), in the request's thread."""
+    """The wait of one read (``GET`` of a route in ``READS``), in the request's thread. Then the
+    request's reads may go to a standby that has applied as much (``projections.replicas``)."""
     projections = READS.get(route_path or "")
     if method not in ("GET", "HEAD") or projections is None:
         return
     target = max(requested or 0, consistency.last_write(sorted(subjects)))
-    if target <= 0:
-        return
-    applied, stale = consistency.wait(target, projections)
-    seen = _seen.get()
-    if seen is not None:
-        seen.applied, seen.stale = applied, stale
+    if target > 0:
+        applied, stale = consistency.wait(target, projections)
+        seen = _seen.get()
+        if seen is not None:
+            seen.applied, seen.stale = applied, stale
+    route = read_route.get()
+    if route is not None:
+        route.active, route.floor, route.projections = True, max(target, 0), projections
 
 
 class ConsistencyMiddleware:
@@ -204,6 +208,7 @@ class ConsistencyMiddleware:
             return
         seen = Seen()
         token = _seen.set(seen)
+        route_token = read_route.set(ReadRoute())  # set here, so the request's threads share it
         try:
             with positions.watch() as written:
 
@@ -214,6 +219,7 @@ class ConsistencyMiddleware:
 
                 await self.app(scope, receive, send_with_positions)
         finally:
+            read_route.reset(route_token)
             _seen.reset(token)
 
     async def _headers(self, message: Message, written: positions.Written, seen: Seen) -> None:

@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MORALBANK_", extra="ignore")
 
     database_url: str = "sqlite:///var/moralbank.sqlite3"
+    # PostgreSQL hot standbys of database_url (streaming replication), comma-separated: reads of
+    # projections go to one that has replayed the caller's last write, else to the primary.
+    read_database_urls: str = ""
     timezone: str = "Asia/Shanghai"
     secret_key: SecretStr | None = None
     bootstrap_token: SecretStr | None = None
@@ -59,6 +62,18 @@ class Settings(BaseSettings):
         if not v.startswith(("sqlite://", "postgresql://", "postgres://")):
             raise ValueError("MORALBANK_DATABASE_URL must start with sqlite:// or postgresql://")
         return v
+
+    @field_validator("read_database_urls")
+    @classmethod
+    def _standbys(cls, v: str) -> str:
+        for url in filter(None, (u.strip() for u in v.split(","))):
+            if not url.startswith(("postgresql://", "postgres://")):
+                raise ValueError("MORALBANK_READ_DATABASE_URLS holds PostgreSQL URLs, comma-separated")
+        return v
+
+    @property
+    def read_urls(self) -> list[str]:
+        return [u.strip() for u in self.read_database_urls.split(",") if u.strip()]
 
     @property
     def zone(self) -> ZoneInfo:

@@ -40,7 +40,7 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
         clock=clock,
         zone=settings.zone,
     )
-    db = Database(settings.database_url, pool_size=settings.pool_size)
+    db = Database(settings.database_url, pool_size=settings.pool_size, read_urls=settings.read_urls)
     followers = [Follower(ledger, db, p) for p in all_projections(settings.timezone)]
     if settings.create_tables:
         for f in followers:

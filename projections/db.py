@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from ledger.store.postgres import POOL_RECONNECT_SECONDS, POOL_TIMEOUT_SECONDS
 from ledger.store import is_postgres, sqlite_path
+from projections.replicas import ReadRoute, Standbys, read_route
 
 
 class Tx:
@@ -78,11 +79,15 @@ class Tx:
 
 
 class Database:
-    """Connections to the read models, in the same database as the ledger."""
+    """Connections to the read models, in the same database as the ledger; on PostgreSQL, reads
+    of projections may go to hot standbys (``read_urls``, see ``projections.replicas``)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, read_urls: Sequence[str] = ()) -> None:
         self.url = url
         self.is_postgres = is_postgres(url)
+        if read_urls and not self.is_postgres:
+            raise ValueError("read replicas need PostgreSQL: MORALBANK_READ_DATABASE_URLS is set for a SQLite store")
+        self.standbys = Standbys(read_urls, pool_size=pool_size) if read_urls else None
         if self.is_postgres:
             self._pool: ConnectionPool | None = ConnectionPool(
                 url.replace("postgres://", "postgresql://", 1),
@@ -137,13 +142,39 @@ class Database:
             cur.close()
 
     def read(self) -> Any:
+        """A read-only transaction: of a standby when this request reads projections and one has
+        caught up with what it must see (``replicas.read_route``), else of the primary."""
+        route = read_route.get()
+        if self.standbys is None or route is None or not route.active:
+            return self.transaction(write=False)
+        return self._routed(route)
+
+    def primary(self) -> Any:
+        """A read-only transaction of the primary, whatever the request."""
         return self.transaction(write=False)
+
+    @contextmanager
+    def _routed(self, route: ReadRoute) -> Iterator[Tx]:
+        assert self.standbys is not None
+        with self.standbys.connection(route, _applied) as conn:
+            if conn is None:
+                route.source = "primary"
+                self.standbys.count("primary")
+                with self.transaction(write=False) as tx:
+                    yield tx
+                return
+            route.source = "standby"
+            self.standbys.count("standby")
+            with conn.transaction(force_rollback=True):
+                yield Tx(conn.cursor(), sqlite=False)
 
     def ping(self) -> None:
         with self.read() as tx:
             tx.one("SELECT 1 AS ok")
 
     def close(self) -> None:
+        if self.standbys is not None:
+            self.standbys.close()
         if self._pool is not None:
             self._pool.close()
         else:
@@ -152,3 +183,9 @@ class Database:
                     conn.close()
                 self._opened.clear()
             self._local = threading.local()
+
+
+def _applied(cursor: Any, names: Sequence[str]) -> int:
+    from projections.base import applied_position  # base builds on this module
+
+    return applied_position(Tx(cursor, sqlite=False), names)
