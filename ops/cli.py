@@ -47,6 +47,8 @@ app.add_typer(units_app, name="units")
 app.add_typer(volunteers_app, name="volunteers")
 app.add_typer(bench_app, name="bench")
 app.add_typer(batch_app, name="batch")
+lots_app = typer.Typer(help="Lots of points (expiry by lot, fund lineage).", no_args_is_help=True)
+app.add_typer(lots_app, name="lots")
 
 
 # ------------------------------------------------------------------------------ serve
@@ -184,6 +186,28 @@ def expire(
         report = expire_due(svc.ledger, now=when, chunk=chunk)
     err.print(
         f"expired {report.lots} lot(s), {report.points} point(s) (last day before {report.day}) in {report.chunks} "
+        f"transaction(s), {time.perf_counter() - started:.2f} s",
+        highlight=False,
+    )
+
+
+@lots_app.command("open-legacy")
+def lots_open_legacy(
+    chunk: Annotated[int, typer.Option(min=1, max=5000, help="Volunteers per store transaction.")] = 200,
+) -> None:
+    """Open a never-expiring lot (funded by the volunteer's home unit) for every volunteer whose
+    balance exceeds their open lots: points credited before lots existed. One event per volunteer,
+    in the log; safe to repeat or to run beside redemptions (it opens nothing twice). ``moralbank
+    expire`` and the scheduled runs do it first, once per process."""
+    import time
+
+    from ledger.lots.legacy import open_legacy
+
+    with services_for() as svc:
+        started = time.perf_counter()
+        report = open_legacy(svc.ledger, chunk=chunk)
+    err.print(
+        f"opened {report.volunteers} lot(s) of before lots, {report.points} point(s), in {report.saves} "
         f"transaction(s), {time.perf_counter() - started:.2f} s",
         highlight=False,
     )

@@ -21,6 +21,7 @@ from ledger.accounts import Posting, expired_account
 from ledger.errors import ConcurrentChange
 from ledger.journal import Movement, attempts
 from ledger.lots import rules as lot_rules
+from ledger.lots.legacy import open_legacy
 from ledger.lots.model import Lot
 
 EXPIRY = "expiry"
@@ -33,6 +34,8 @@ class ExpiryReport:
     lots: int = 0
     points: int = 0
     chunks: int = 0
+    legacy_lots: int = 0  # lots opened for points of before lots (ledger.lots.legacy), first
+    legacy_points: int = 0
 
 
 def movement_of(lot: Lot) -> Movement:
@@ -56,6 +59,10 @@ def expire_due(
     ``stop`` (an Event) is set. Raises ConcurrencyExhausted."""
     day = lot_rules.today(now or ledger.clock.now(), ledger.zone)
     report = ExpiryReport(day)
+    if not getattr(ledger, "legacy_lots_opened", False):  # once per process: credits of before lots get their lot
+        opened = open_legacy(ledger)
+        report.legacy_lots, report.legacy_points = opened.volunteers, opened.points
+        ledger.legacy_lots_opened = True
     after: tuple[date | None, str] = (None, "")
     while (max_lots is None or report.lots < max_lots) and not (stop is not None and stop.is_set()):
         size = chunk if max_lots is None else min(chunk, max_lots - report.lots)
