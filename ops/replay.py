@@ -36,6 +36,7 @@ from ledger.domain import LedgerTransaction
 from ledger.errors import InvalidRequest
 from ledger.journal import DEFAULT_ZONE
 from ledger.lots.audit import LotAudit
+from ledger.lots.legacy import OPENED as LEGACY_LOTS_OPENED
 from ledger.codec import state_of, time_of, uuid_of
 from merchants.domain import Redemption
 from merchants.rules import redemption_key
@@ -48,7 +49,7 @@ CHECKED_IN = get_topic(AttendanceRecord.CheckedIn)  # type: ignore[attr-defined]
 CHECKED_OUT = get_topic(AttendanceRecord.CheckedOut)  # type: ignore[attr-defined]
 APPROVED = get_topic(AttendanceRecord.Approved)  # type: ignore[attr-defined]
 SEAT = get_topic(Seat.Taken)  # type: ignore[attr-defined]
-TOPICS = (RECORDED, REVERSED, MADE, CREATED, CHECKED_IN, CHECKED_OUT, APPROVED, SEAT)
+TOPICS = (RECORDED, REVERSED, MADE, CREATED, CHECKED_IN, CHECKED_OUT, APPROVED, SEAT, LEGACY_LOTS_OPENED)
 FIELDS = ("balance", "earned", "redeemed", "minutes", "entries")
 _ATTENDANCE_KEY = "attendance:"
 
@@ -247,6 +248,7 @@ class Replay:
         CHECKED_IN: _checked_in,
         CHECKED_OUT: _checked_out,
         APPROVED: _approved,
+        LEGACY_LOTS_OPENED: lambda self, nid, _oid, e: self.lots.legacy_event(nid, e),  # lots of before lots
     }
 
     # ------------------------------------------------------------------ the end

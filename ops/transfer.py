@@ -51,6 +51,8 @@ from ledger.accounts import Posting
 from ledger.application import Ledger
 from ledger.batches.rules import BATCH
 from ledger.chain import GENESIS, event_digest, link
+from ledger.lots.legacy import OPENED as LEGACY_LOTS_OPENED
+from ledger.lots.legacy import writes_of_opened
 from ledger.lots.model import LotWrites, writes_of
 from ledger.postings import PostingRow, rows_of
 from ledger.store.common import BalanceGuardViolation, LineKeyConflict
@@ -263,6 +265,10 @@ def _guard_deltas(
     rows: list[PostingRow] = []
     lots = LotWrites()
     for stored in chunk:
+        if stored.topic == LEGACY_LOTS_OPENED:  # a lot for points of before lots (ledger.lots.legacy)
+            opened: Any = ledger.mapper.to_domain_event(stored)
+            lots.add(writes_of_opened(opened.originator_id, opened.account, opened.lot, opened.unit_id, opened.amount))
+            continue
         if stored.topic != RECORDED:
             continue
         transactions += 1
