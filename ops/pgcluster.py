@@ -211,6 +211,11 @@ class PgCluster:
             time.sleep(down_for)
         self._pg_ctl_start()
 
+    def halt(self, mode: str = "immediate") -> None:
+        """Stop the server (a crash by default) and keep its directory: ``restart`` starts it again."""
+        if self._running:
+            self._pg_ctl_stop(mode)
+
     def __enter__(self) -> "PgCluster":
         return self.start()
 
@@ -220,6 +225,37 @@ class PgCluster:
     def __repr__(self) -> str:
         state = "running" if self._running else "stopped"
         return f"<PgCluster {self.host}:{self.port} {state} {self.base_dir}>"
+
+    def standby(self, settings: dict[str, str] | None = None) -> "PgCluster":
+        """Start a hot standby of this running cluster, fed by streaming replication: its own
+        temporary directory and free port, a base backup taken with ``pg_basebackup -R``."""
+        if not self._running or self._bins is None:
+            raise PgClusterError("the primary is not running")
+        basebackup = os.path.join(self._bins.bindir, "pg_basebackup")
+        standby = PgCluster(
+            settings={**self.settings, "hot_standby": "on", "hot_standby_feedback": "on", **(settings or {})},
+            user=self._os_user, tmpdir=self._tmp_parent,
+        )
+        standby._bins = self._bins
+        try:
+            standby._make_base_dir()
+            standby._run(
+                [basebackup, "-h", self.host, "-p", str(self.port), "-U", "postgres",
+                 "-D", str(standby.data_dir), "-R", "-X", "stream", "-c", "fast"],
+            )
+            standby._start_on_free_port()
+        except BaseException:
+            standby._cleanup_after_failure()
+            raise
+        return standby
+
+    def replay_lag(self) -> float | None:
+        """On a standby: seconds since the last replayed transaction (None when not a standby)."""
+        with psycopg.connect(self.url(), autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute(
+                "SELECT pg_is_in_recovery(), extract(epoch FROM now() - pg_last_xact_replay_timestamp())"
+            ).fetchone()
+        return None if row is None or not row[0] else (float(row[1]) if row[1] is not None else 0.0)
 
     # ------------------------------------------------------------------ databases
 
