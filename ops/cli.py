@@ -164,7 +164,9 @@ def project(
 @app.command()
 def expire(
     at: Annotated[str | None, typer.Option(help="Expire as of this time (RFC 3339; default now).")] = None,
-    chunk: Annotated[int, typer.Option(min=1, max=5000, help="Lots per store transaction.")] = 50,
+    chunk: Annotated[
+        int | None, typer.Option(min=1, max=5000, help="Lots per store transaction (default: 500 on PostgreSQL, set-based; 50 on SQLite).")
+    ] = None,
 ) -> None:
     """Expire every lot past its last day with points left: one transaction per lot, from the
     volunteer to the issuing unit's expired account. Safe to repeat or to run beside others."""
