@@ -512,15 +512,42 @@ class Journal:
             batch.append(more)
         return batch
 
+    def _decide_together(self, works: Sequence[_Work]) -> set[int]:
+        """The FIFO drawings of a batch's pieces, decided again here on one read of their
+        volunteers' lots, each after the ones before it (as ``transactions`` does): decisions made
+        in the callers' threads on the same lots, or before the last group moved them, would each
+        have to be saved alone, one transaction at a time (a hot volunteer paying at many tills).
+        Returns the pieces so decided (by id): they share a save whatever their lots."""
+        drawers = [
+            (w, r) for w in works if w.prepare is None for r in w.parts
+            if isinstance(r, Recorded) and not r.dropped and r.lots.checks and r.movement is not None and r.movement.lot is None
+        ]
+        if len(drawers) < 2:
+            return set()
+        views = self.views(sorted({a for _, r in drawers for a in r.lots.checks}))
+        for _, r in drawers:
+            assert r.movement is not None
+            fresh = self.transaction(r.movement, at=r.transaction.at, views=views)
+            r.transaction, r.deltas, r.line_keys, r.rows, r.lots, r.dropped = (
+                fresh.transaction, fresh.deltas, fresh.line_keys, fresh.rows, fresh.lots, fresh.dropped,
+            )
+            r.events = None
+            r.take_events()
+        return {id(w) for w, _ in drawers}
+
     def _commit(self, batch: list[_Work]) -> None:
         group: list[_Work] = []
         alone: list[_Work] = []
         ids: set[UUID] = set()
         group_lots = LotWrites()  # what the group's pieces decided on and change of volunteers' lots
+        apart_lots = LotWrites()  # the same, of the group's pieces not decided together
+        together = self._decide_together(batch) if len(batch) > 1 else set()
         for w in batch:
             mine = w.ids()
             lots = w.lots
-            if len(batch) == 1 or mine & ids or not lots.fits_beside(group_lots):
+            if len(batch) == 1 or mine & ids or not lots.fits_beside(apart_lots if id(w) in together else group_lots):
+                if id(w) in together:
+                    self._decide_again(w)  # it was decided after pieces that this save will not hold
                 alone.append(w)
                 continue
             try:
@@ -530,7 +557,18 @@ class Journal:
                 continue
             ids |= mine
             group_lots.add(lots)
+            if id(w) not in together:
+                apart_lots.add(lots)
             group.append(w)
+        if together and any(id(w) in together for w in alone):
+            # Some were decided after pieces now saved apart: those left decided again, among themselves.
+            members = [w for w in group if id(w) in together]
+            self._decide_together(members)
+            if len(members) == 1 or not all(w.lots.fits_beside(apart_lots) for w in members):
+                for w in members:
+                    group.remove(w)
+                    self._decide_again(w)
+                    alone.append(w)
         if len(group) == 1:
             w = group[0]
             if w.undo is not None:
@@ -550,6 +588,8 @@ class Journal:
                 for w in reversed(group):
                     if w.undo is not None:
                         w.undo()
+                    if id(w) in together:
+                        self._decide_again(w)  # decided after others that are now saved on their own
                 alone = group + alone  # nothing was recorded; each on its own
             else:
                 for w in group:
