@@ -11,49 +11,47 @@
    activity attendance is paid at most once, by its own key's transaction, with the points and
    minutes it recorded, and no activity holds more seats than its capacity;
 4. every pay code was spent at most once and before it expired;
-5. every projection's position is the log's end, and its rows are what a rebuild would give:
-   computed in SQL by the projection's own ``expected_rows(tx, end)`` where its module offers one
-   (from the postings table and the structure events; compared in the server), else by replaying
-   the same events into the same projection class over a scratch in-memory SQLite database.
+5. every projection's position is the log's end, and its rows are what a rebuild would give,
+   computed in SQL and compared in the server (``ops.verify_projections``), on a connection of its
+   own while the pass over the log runs.
 
-One pass over the log, in pages of raw rows read with SQL (event and chain row together); the
-checks of 0 to 4 decode the stored JSON themselves (``ops.replay``), and only the events a
-projection wants are handed to it. Run it on a quiet store: events recorded while it runs are
-outside the replay and reported as a warning.
+One pass over the log (``ops.verify_pass``): every event with its chain row, and the postings rows
+beside them, each read by one query streamed in large fetches; each event's stored JSON decoded
+once (``ops.replay`` checks 1 to 4 and 6, ``ledger.postings`` gives its rows). Run it on a quiet
+store: events recorded while it runs are outside the replay and reported as a warning.
 """
 
 from __future__ import annotations
 
-import copy
 import sqlite3
-import sys
+import threading
 import time
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from api.context import Services
 from ledger.accounts import is_volunteer
-from ledger.chain import GENESIS, event_digest, link
-from ledger.codec import state_of
 from ledger.domain import LedgerTransaction
-from ledger.postings import PostingRow, rows_of_stored
+from ledger.postings import PostingRow
 from ops.projecting import catch_up
 from ledger.lots.audit import LOTS, LotAudit
 from ops.replay import Replay
-from projections.base import Follower, Projection, TrackingConflict
-from projections.db import Database
+from ops.verify_pass import read_log
+from ops.verify_postings import compare as compare_postings
+from projections.rawlog import RawLog
+from ops.verify_projections import Expected, check_projections, expected_of
+from projections.base import TrackingConflict
+
+__all__ = ["CHAIN", "Expected", "LedgerTotals", "VerifyReport", "Violation", "expected_of", "verify"]
 
 RECORDED = get_topic(LedgerTransaction.Recorded)  # type: ignore[attr-defined]
 REVERSED = get_topic(LedgerTransaction.Reversed)  # type: ignore[attr-defined]
 _FIELDS = ("balance", "earned", "redeemed", "minutes", "entries")
-_SCRATCH_BATCH = 1000
 _EXAMPLES = 3
 CHAIN = 0  # the hash chain's number in reports, beside invariants 1 to 5
 
@@ -114,101 +112,7 @@ class VerifyReport(LedgerTotals):
     warnings: list[str] = field(default_factory=list)
 
 
-Expected = Callable[[Any, int], Mapping[str, "str | Iterable[Mapping[str, Any]]"]]
-
-
-def expected_of(projection: Projection) -> Expected | None:
-    """The projection module's ``expected_rows(tx, end)``, if it offers one: per table of the
-    projection, the rows a rebuild from the log up to ``end`` would give, computed in SQL (from the
-    postings table and the structure events) in ``tx``: a SELECT text (compared with the table in
-    the server) or the rows themselves. The one place verify looks for them."""
-    module = sys.modules.get(type(projection).__module__)
-    found = getattr(module, "expected_rows", None)
-    return found if callable(found) else None
-
-
-class _Scratch:
-    """The same projection classes, fed the same events, over an in-memory SQLite database (the
-    projections that compute their expected rows in SQL are not fed: their topics are empty)."""
-
-    def __init__(self, followers: Sequence[Follower]) -> None:
-        # A uniquely named shared-cache memory database: every connection of this Database
-        # sees it, no other verify run does, and it vanishes when closed.
-        self.db = Database(f"sqlite:///file:verify-{uuid.uuid4().hex}?mode=memory&cache=shared")
-        # copies, not fresh instances: a projection may carry settings (the leaderboards zone)
-        self.projections: list[Projection] = [copy.copy(f.projection) for f in followers]
-        self.pending: list[list[tuple[int, Any]]] = [[] for _ in self.projections]
-        self.topics = [set() if expected_of(p) is not None else p.topics() for p in self.projections]
-        for p in self.projections:
-            with self.db.transaction() as tx:
-                for statement in p.schema(postgres=False):
-                    tx.execute(statement)
-
-        self.wanted: set[str] = set().union(*self.topics) if self.topics else set()
-        self.raw = [bool(getattr(p, "reads_raw", False)) for p in self.projections]
-
-    def feed(self, notification_id: int, topic: str, originator_id: str, version: int, state: bytes, mapper: Any) -> None:
-        """One stored event, for the projections that want its topic: as the raw row to one that
-        reads raw events, as the library's domain event (decoded once) to the others."""
-        event: Any = None
-        for i, topics in enumerate(self.topics):
-            if topic not in topics:
-                continue
-            if self.raw[i]:
-                from projections.rawlog import RawEvent  # only projections that read raw rows need it
-
-                self.pending[i].append(RawEvent(notification_id, topic, str(originator_id), version, state))
-            else:
-                if event is None:
-                    event = mapper.to_domain_event(StoredEvent(uuid.UUID(str(originator_id)), version, topic, state))
-                self.pending[i].append((notification_id, event))
-            if len(self.pending[i]) >= _SCRATCH_BATCH:
-                self._flush(i, mapper)
-
-    def _flush(self, i: int, mapper: Any) -> None:
-        if self.pending[i]:
-            with self.db.transaction() as tx:
-                if self.raw[i]:
-                    self.projections[i].apply_raw(tx, self.pending[i], mapper)
-                else:
-                    self.projections[i].apply(tx, self.pending[i])
-            self.pending[i] = []
-
-    def finish(self, mapper: Any) -> None:
-        for i in range(len(self.projections)):
-            self._flush(i, mapper)
-
-    def close(self) -> None:
-        self.db.close()
-
-
-def _rows(db: Database, table: str) -> Counter[tuple[tuple[str, Any], ...]]:
-    with db.read() as tx:
-        return Counter(tuple(sorted(row.items())) for row in tx.all(f"SELECT * FROM {table}"))
-
-
-def _show(row: tuple[tuple[str, Any], ...]) -> str:
-    return "{" + ", ".join(f"{k}={v!r}" for k, v in row) + "}"
-
-
-def _compare_tables(report: VerifyReport, name: str, live: Database, scratch: Database, tables: Iterable[str]) -> None:
-    for table in tables:
-        have, want = _rows(live, table), _rows(scratch, table)
-        if have == want:
-            continue
-        extra, missing = have - want, want - have
-        report.add(
-            5,
-            f"projection {name}: table {table} differs from a rebuild from scratch "
-            f"({sum(extra.values())} row(s) only in the store, {sum(missing.values())} only in the rebuild)",
-        )
-        for row in list(extra)[:_EXAMPLES]:
-            report.add(5, f"  {table} has {_show(row)}")
-        for row in list(missing)[:_EXAMPLES]:
-            report.add(5, f"  {table} should have {_show(row)}")
-
-
-def verify(services: Services, *, catch_up_first: bool = True, page: int = 5000) -> VerifyReport:
+def verify(services: Services, *, catch_up_first: bool = True) -> VerifyReport:
     """Check the invariants; never raises for a broken store, it reports."""
     started = time.perf_counter()
     report = VerifyReport()
@@ -223,26 +127,25 @@ def verify(services: Services, *, catch_up_first: bool = True, page: int = 5000)
 
     end = ledger.max_notification_id()
     report.log_end = end
-    scratch = _Scratch(services.followers)
+    postgres = services.db.is_postgres
+    beside = _Beside(lambda add: _in_the_server(services, end, add))
     replay = Replay(report.add, services.ledger.zone)
-    try:
-        _read_log(ledger, report, replay, scratch, end, page)
-        replay.finish()
-        scratch.finish(ledger.mapper)
-        report.events = replay.events
-        report.transactions = replay.transactions
-        report.reversals = replay.reversals
-        report.accounts = len(replay.accounts)
-        report.volunteer_accounts = replay.volunteer_accounts()
-        report.points_held = replay.points_held()
-        report.points_issued = replay.points_issued()
-        report.points_redeemed = replay.points_redeemed()
-        _check_line_key_table(services, report, replay.line_keys)
-        _check_balances(services, report, replay.accounts)
-        _check_lots(services, report, replay.lots)
-        _check_projections(services, report, scratch, end)
-    finally:
-        scratch.close()
+    # SQLite: the pass compares the postings rows itself; PostgreSQL: the server does, beside it
+    read_log(ledger, end, replay, report.add, None if postgres else lambda want, have: _check_postings(report.add, want, have),
+             postgres=postgres)
+    replay.finish()
+    report.events = replay.events
+    report.transactions = replay.transactions
+    report.reversals = replay.reversals
+    report.accounts = len(replay.accounts)
+    report.volunteer_accounts = replay.volunteer_accounts()
+    report.points_held = replay.points_held()
+    report.points_issued = replay.points_issued()
+    report.points_redeemed = replay.points_redeemed()
+    _check_line_key_table(services, report, replay.line_keys)
+    _check_balances(services, report, replay.accounts)
+    _check_lots(services, report, replay.lots)
+    report.positions = beside.join(report)
 
     if ledger.max_notification_id() != end:
         report.warnings.append(
@@ -253,78 +156,65 @@ def verify(services: Services, *, catch_up_first: bool = True, page: int = 5000)
     return report
 
 
-def _read_log(ledger: Any, report: VerifyReport, replay: Replay, scratch: _Scratch, end: int, page: int) -> None:
-    """One pass over ``(0, end]``: the chain checked row by row (the first break is reported, the
-    rest of the log is still replayed), every row fed to the replay and to the scratch projections."""
-    recorder = ledger.recorder
-    mapper = ledger.mapper
-    wanted = scratch.wanted
-    h = GENESIS
-    intact = True
-    after = previous = 0
-    while after < end:
-        rows = recorder.select_chained_events(after, end, page)
-        if not rows:
-            break
-        expected: list[PostingRow] = []
-        for nid, topic, oid, version, state, digest, chained in rows:
-            state = bytes(state)
-            if topic == RECORDED:
-                expected += rows_of_stored(uuid.UUID(str(oid)), state_of(state), ledger.zone, nid)
-            if intact:
-                d = event_digest(oid, version, topic, state)
-                if digest is None:
-                    intact = False
-                    report.add(CHAIN, f"event {nid} ({topic}, {_uuid_text(oid)} v{version}) has no hash chain row")
-                elif d != bytes(digest):
-                    intact = False
-                    report.add(
-                        CHAIN,
-                        f"event {nid} ({topic}, {_uuid_text(oid)} v{version}) was altered after it was recorded: "
-                        "its content no longer matches its chain digest",
-                    )
-                else:
-                    h = link(h, d)
-                    if h != bytes(chained):
-                        intact = False
-                        report.add(
-                            CHAIN,
-                            f"the hash chain breaks at event {nid} ({_uuid_text(oid)} v{version}): it does not follow "
-                            f"event {previous or 'none'} (an event was removed or reordered before it, or the chain "
-                            "was edited)",
-                        )
-            previous = nid
-            replay.feed(nid, topic, oid, state)
-            if topic in wanted:
-                scratch.feed(nid, topic, oid, version, state, mapper)
-        _check_postings(report, expected, recorder.select_postings(after, rows[-1][0], 2**31))
-        after = rows[-1][0]
-    beyond = recorder.select_chain(end, 1)
-    if intact and beyond and ledger.max_notification_id() == end:
-        report.add(CHAIN, f"the chain records event {beyond[0].notification_id}, after the log's last event {end}: "
-                          "events were removed at the end")
+def _in_the_server(services: Services, end: int, add: Callable[[int, str], None]) -> dict[str, int]:
+    """What the server compares while the pass runs: the postings table with the events (on
+    PostgreSQL), then every projection with its rebuild."""
+    ledger = services.ledger
+    if services.db.is_postgres:
+        raw = RawLog(ledger, postgres=True)
+        try:
+            with services.db.read() as tx:
+                tx.execute("SET LOCAL jit = off")
+                tx.execute("SET LOCAL work_mem = '256MB'")
+                compare_postings(tx, raw.table, raw.postings, RECORDED, ledger.zone.key, end,
+                                 lambda want, have: _check_postings(add, want, have))
+        except psycopg.Error as e:
+            add(2, f"the postings table could not be compared with the events: {e}")
+    return check_projections(ledger, services.db, services.followers, end, add)
 
 
-def _check_postings(report: VerifyReport, expected: list[PostingRow], recorded: list[PostingRow]) -> None:
+class _Beside:
+    """The projections' check, run on a thread of its own (its SQL runs in the server while the
+    pass hashes and replays here); its violations join the report after the pass's."""
+
+    def __init__(self, check: Callable[[Callable[[int, str], None]], dict[str, int]]) -> None:
+        self._found: list[Violation] = []
+        self._positions: dict[str, int] = {}
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._positions = check(lambda invariant, message: self._found.append(Violation(invariant, message)))
+            except BaseException as e:  # handed to the caller's thread by join
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name="verify-projections", daemon=True)
+        self._thread.start()
+
+    def join(self, report: VerifyReport) -> dict[str, int]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        report.violations += self._found
+        return self._positions
+
+
+def _check_postings(add: Callable[[int, str], None], expected: list[PostingRow], recorded: list[PostingRow]) -> None:
     """The postings table holds exactly the rows its transactions' events give (invariant 2: it
     is an index of the events, never a second truth)."""
     if recorded == expected:
         return
     want, have = Counter(expected), Counter(recorded)
     for row in list(have - want)[:_EXAMPLES]:
-        report.add(2, f"postings row at {row.position}/{row.seq} (key {row.key!r}) does not match its event: {_posting(row)}")
+        add(2, f"postings row at {row.position}/{row.seq} (key {row.key!r}) does not match its event: {_posting(row)}")
     for row in list(want - have)[:_EXAMPLES]:
-        report.add(2, f"postings row at {row.position}/{row.seq} (key {row.key!r}) is missing: its event gives {_posting(row)}")
+        add(2, f"postings row at {row.position}/{row.seq} (key {row.key!r}) is missing: its event gives {_posting(row)}")
     if have == want:
-        report.add(2, "postings rows are out of log order")
+        add(2, "postings rows are out of log order")
 
 
 def _posting(row: PostingRow) -> str:
     return ", ".join(f"{k}={v}" for k, v in row._asdict().items() if k not in ("position", "seq", "key"))
-
-
-def _uuid_text(oid: Any) -> str:
-    return str(uuid.UUID(str(oid)))
 
 
 def _check_line_key_table(services: Services, report: VerifyReport, line_keys: dict[str, tuple[str, int]]) -> None:
@@ -395,43 +285,3 @@ def _check_balances(services: Services, report: VerifyReport, accounts: dict[str
             )
     for account in sorted(set(guarded) - {a for a in accounts if is_volunteer(a)}):
         report.add(2, f"{account}: the write side guards {guarded[account]} for an account the replay does not hold")
-
-
-def _check_projections(services: Services, report: VerifyReport, scratch: _Scratch, end: int) -> None:
-    for f, proj in zip(services.followers, scratch.projections, strict=True):
-        position = f.position()
-        report.positions[f.name] = position
-        if position != end:
-            report.add(5, f"projection {f.name} is at position {position}, the log ends at {end}")
-        expected = expected_of(proj)
-        if expected is None:
-            _compare_tables(report, f.name, services.db, scratch.db, proj.tables)
-        else:
-            _compare_expected(report, f.name, services.db, expected, end)
-
-
-def _compare_expected(report: VerifyReport, name: str, db: Database, expected: Expected, end: int) -> None:
-    """Each table against the rows its projection computes in SQL: on PostgreSQL both ways with
-    EXCEPT ALL in the server (only the differences come back), else as multisets here."""
-    with db.read() as tx:
-        for table, want in expected(tx, end).items():
-            if isinstance(want, str) and db.is_postgres:
-                extra = tx.all(f"(SELECT * FROM {table}) EXCEPT ALL ({want})")
-                missing = tx.all(f"({want}) EXCEPT ALL (SELECT * FROM {table})")
-            else:
-                rows = tx.all(want) if isinstance(want, str) else want
-                have = Counter(tuple(sorted(r.items())) for r in tx.all(f"SELECT * FROM {table}"))
-                should = Counter(tuple(sorted(dict(r).items())) for r in rows)
-                extra = [dict(r) for r in (have - should).elements()]
-                missing = [dict(r) for r in (should - have).elements()]
-            if not extra and not missing:
-                continue
-            report.add(
-                5,
-                f"projection {name}: table {table} differs from a rebuild computed from the postings "
-                f"({len(extra)} row(s) only in the store, {len(missing)} only in the rebuild)",
-            )
-            for row in extra[:_EXAMPLES]:
-                report.add(5, f"  {table} has {_show(tuple(sorted(row.items())))}")
-            for row in missing[:_EXAMPLES]:
-                report.add(5, f"  {table} should have {_show(tuple(sorted(row.items())))}")

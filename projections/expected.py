@@ -10,6 +10,8 @@ PostgreSQL), the rows are read, and the temporary tables dropped.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from projections.base import Projection
@@ -20,11 +22,24 @@ from projections.rawlog import RawEvent, RawLog, Run
 def expected_rows(ledger: Any, tx: Tx, projection: Projection, end: int) -> dict[str, list[dict[str, Any]]]:
     """Rows per table, sorted as ``base.snapshot_rows`` sorts them, of ``projection`` rebuilt
     from the log up to ``end``. Only for projections that read raw (``reads_raw``)."""
+    with shadowed(ledger, tx, projection, end) as tables:
+        return {
+            table: sorted(tx.all(f"SELECT * FROM {shadow}"), key=lambda r: [str(v) for v in r.values()])
+            for table, shadow in tables.items()
+        }
+
+
+@contextmanager
+def shadowed(ledger: Any, tx: Tx, projection: Projection, end: int) -> Iterator[dict[str, str]]:
+    """``projection`` rebuilt from the log up to ``end`` in temporary tables of ``tx``: yields,
+    per table, the qualified name of its rebuilt copy (for verify to compare in the server with
+    the table the projection holds); the copies are dropped afterwards."""
     if not projection.reads_raw:
         raise ValueError(f"{projection.name}: only a projection that reads the log with SQL is computed here")
     p = copy.copy(projection)
     if hasattr(p, "bulk_min_run"):
         p.bulk_min_run = 2**62  # the bulk path swaps tables by name: not in a shadow
+    temp = "pg_temp." if tx.is_postgres else "temp."
     for table in p.tables:
         if tx.is_postgres:
             tx.execute(f"CREATE TEMP TABLE {table} (LIKE public.{table} INCLUDING ALL)")
@@ -41,10 +56,7 @@ def expected_rows(ledger: Any, tx: Tx, projection: Projection, end: int) -> dict
         else:
             items = raw.page_runs(tx, 0, end, topics, run_topic)[0]
         p.apply_raw(tx, items, ledger.mapper)
-        out: dict[str, list[dict[str, Any]]] = {}
-        for table in p.tables:
-            out[table] = sorted(tx.all(f"SELECT * FROM {table}"), key=lambda r: [str(v) for v in r.values()])
-        return out
+        yield {table: f"{temp}{table}" for table in p.tables}
     finally:
         for table in p.tables:
-            tx.execute(f"DROP TABLE {'pg_temp.' if tx.is_postgres else 'temp.'}{table}")
+            tx.execute(f"DROP TABLE {temp}{table}")
