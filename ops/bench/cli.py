@@ -12,6 +12,7 @@ from ops.bench.redeem import bench_redeem
 from ops.bench.report_bench import bench_report
 from ops.bench.ryw import bench_ryw
 from ops.bench.scans import bench_scans
+from ops.bench.soak import bench_soak
 from ops.bench.verify import bench_verify
 
 bench_app = typer.Typer(help="Benchmarks: our figure beside its references, in the same run.", no_args_is_help=True)
@@ -24,3 +25,4 @@ bench_app.command("verify")(bench_verify)
 bench_app.command("ryw")(bench_ryw)
 bench_app.command("expiry")(bench_expiry)
 bench_app.command("report")(bench_report)
+bench_app.command("soak")(bench_soak)
