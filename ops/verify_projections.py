@@ -11,8 +11,8 @@ Where the rows a rebuild would give come from, per projection (the first that ap
    through the library's mapper, few rows of a long log).
 
 On PostgreSQL a table is compared with its expected rows by ONE full join on the table's primary
-key (rows as jsonb, so a column's type need not match, only its value), or EXCEPT ALL both ways
-for a table without one; only the differences come back. On SQLite both are read and compared as
+key (whole rows compared; the expected SELECT gives the table's columns and types), or EXCEPT ALL
+both ways for a table without one; only the differences come back. On SQLite both are read and compared as
 multisets here (SQLite has no EXCEPT ALL; its stores are small).
 
 This runs on its own connection while the pass over the log reads and replays on another: the
@@ -123,16 +123,16 @@ def _differences_pg(tx: Tx, table: str, want: str, params: Mapping[str, Any]) ->
     """(rows only in ``table``, rows only in ``want``), computed in the server."""
     key = _primary_key(tx, table)
     if not key:
-        extra = tx.all(f"(SELECT * FROM {table}) EXCEPT ALL ({want})", params)
-        missing = tx.all(f"({want}) EXCEPT ALL (SELECT * FROM {table})", params)
+        extra = tx.all(f"(SELECT * FROM {table}) EXCEPT ALL ({want})", params or None)  # type: ignore[arg-type]
+        missing = tx.all(f"({want}) EXCEPT ALL (SELECT * FROM {table})", params or None)  # type: ignore[arg-type]
         return extra, missing
     on = " AND ".join(f"h.{k} = w.{k}" for k in key)
     rows = tx.all(
         f"SELECT CASE WHEN h.{key[0]} IS NULL THEN NULL ELSE to_jsonb(h) END AS have, "
         f"CASE WHEN w.{key[0]} IS NULL THEN NULL ELSE to_jsonb(w) END AS want "
         f"FROM {table} h FULL JOIN ({want}) w ON {on} "
-        f"WHERE h.{key[0]} IS NULL OR w.{key[0]} IS NULL OR to_jsonb(h) <> to_jsonb(w)",
-        params,
+        f"WHERE h.{key[0]} IS NULL OR w.{key[0]} IS NULL OR ROW(h.*) IS DISTINCT FROM ROW(w.*)",
+        params or None,  # type: ignore[arg-type]
     )
     return [r["have"] for r in rows if r["have"] is not None], [r["want"] for r in rows if r["want"] is not None]
 

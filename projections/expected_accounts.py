@@ -4,7 +4,8 @@ rows held, in the server, with nothing written.
 
 The entries are the projection's own run statement (``projections.accounts.RUN_SQL``) applied to
 the whole log as one run onto empty balances, stopped before it writes; the balances are those
-entries added up per account, as the run statement adds them. So the comparison checks the rows
+entries added up per account, as the run statement adds them (the entries computed once, into a
+temporary table). So the comparison checks the rows
 against the catch-up's own arithmetic done in one go, not in the steps it was applied in.
 """
 
@@ -30,20 +31,23 @@ def _rows_sql(postings: str, events: str) -> str:
 
 
 def expected_sql(tx: Tx, raw: Any, end: int) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Per table, a SELECT (columns in the table's order) and its parameters. ``raw``: the
-    ledger's ``RawLog`` (the qualified names of the events and postings tables)."""
-    rows = _rows_sql(raw.postings, raw.table)
-    params = {"lo": 0, "hi": end}
+    """Per table, a SELECT (columns and types as the table's) and its parameters. The rows are
+    computed once, into a temporary table of ``tx`` (gone with it). ``raw``: the ledger's
+    ``RawLog`` (the qualified names of the events and postings tables)."""
+    tx.execute("DROP TABLE IF EXISTS pg_temp.verify_account_rows")
+    tx.execute(f"CREATE TEMP TABLE verify_account_rows ON COMMIT DROP AS {_rows_sql(raw.postings, raw.table)} "
+               "SELECT * FROM rows", {"lo": 0, "hi": end})
     return {
         "balances": (
-            f"{rows} SELECT account, split_part(account, ':', 1) AS kind, sum(amount)::bigint AS balance, "
+            "SELECT account, split_part(account, ':', 1) AS kind, sum(amount)::bigint AS balance, "
             "sum(earned)::bigint AS earned, sum(redeemed)::bigint AS redeemed, sum(minutes)::bigint AS minutes, "
-            "count(*)::bigint AS entries, max(position)::bigint AS last_seq FROM rows GROUP BY account",
-            params,
+            "count(*)::bigint AS entries, max(position)::bigint AS last_seq FROM pg_temp.verify_account_rows GROUP BY account",
+            {},
         ),
         "entries": (
-            f"{rows} SELECT account, position AS seq, transaction_id, kind, amount, balance_after::bigint AS balance_after, "
-            "counterparty, minutes::bigint AS minutes, memo, at, reverses FROM rows",
-            params,
+            "SELECT account, position::bigint AS seq, transaction_id, kind, amount::bigint AS amount, "
+            "balance_after::bigint AS balance_after, counterparty, minutes::bigint AS minutes, memo, at, reverses "
+            "FROM pg_temp.verify_account_rows",
+            {},
         ),
     }
