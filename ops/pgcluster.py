@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import psycopg
 
-__all__ = ["PgBinaries", "PgCluster", "PgClusterError"]
+__all__ = ["PgBinaries", "PgCluster", "PgClusterError", "free_port"]
 
 START_TIMEOUT = 30.0
 
@@ -249,6 +249,19 @@ class PgCluster:
             raise
         return standby
 
+    def wait_for_database(self, name: str, timeout: float = 60.0) -> str:
+        """The URL of database ``name`` once it accepts connections here (on a standby: once the
+        WAL that created it has been replayed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.url(name), connect_timeout=2):
+                    return self.url(name)
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def replay_lag(self) -> float | None:
         """On a standby: seconds since the last replayed transaction (None when not a standby)."""
         with psycopg.connect(self.url(), autocommit=True, connect_timeout=5) as conn:
@@ -361,7 +374,7 @@ class PgCluster:
     def _start_on_free_port(self, attempts: int = 5) -> None:
         # Another process may grab the port between probing and binding; retry.
         for attempt in range(attempts):
-            self.port = _free_port(self.host)
+            self.port = free_port(self.host)
             self._write_conf()
             try:
                 self._pg_ctl_start()
@@ -433,7 +446,7 @@ class PgCluster:
             self._atexit_registered = False
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]

@@ -387,7 +387,7 @@ def bench_soak(
 ) -> None:
     """serve --workers N + a projection worker + a primary and a streaming standby, a mixed load,
     kills at random moments; then every 2xx in the ledger exactly once, and verify."""
-    from ops.pgcluster import PgCluster
+    from ops.pgcluster import PgCluster, free_port
 
     rng = random.Random(seed)
     cli = str(Path(sys.executable).with_name("moralbank"))
@@ -398,8 +398,7 @@ def bench_soak(
         standby = primary.standby()
         stack.callback(standby.stop)
         url = primary.create_database("soak")
-        read_url = standby.url("soak")
-        _wait_replicated(read_url)
+        read_url = standby.wait_for_database("soak")
         activities = max(1, -(-operations * MIX["scan"] // sum(MIX.values()) // (2 * volunteers)) + 2)
         started = time.monotonic()
         neighbourhood = _seed(url, tmp / "var", volunteers, merchants, activities)
@@ -410,7 +409,7 @@ def bench_soak(
             "MORALBANK_VAR_DIR": str(tmp / "var"), "MORALBANK_SECRET_KEY": SECRET_KEY,
             "MORALBANK_RATE_LIMITS": "false", "MORALBANK_POOL_SIZE": "8",
         }
-        port = _free_port()
+        port = free_port("127.0.0.1")
         serve = Proc("serve", [cli, "serve", "--workers", str(workers), "--port", str(port), "--log-level", "warning"], env, tmp / "serve.log")
         worker = Proc("worker", [cli, "project", "--poll", "0.02"], env, tmp / "project.log")
         serve.start()
@@ -471,20 +470,6 @@ def bench_soak(
         raise typer.Exit(1)
 
 
-def _wait_replicated(url: str) -> None:
-    import psycopg
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with psycopg.connect(url, connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def _wait_up(base: str, timeout: float) -> None:
     import httpx
 
@@ -498,11 +483,3 @@ def _wait_up(base: str, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{base} did not come up within {timeout:.0f}s")
         time.sleep(0.2)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

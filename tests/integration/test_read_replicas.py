@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.consistency import LOG_POSITION, PROJECTION_POSITION, STALE
-from ops.pgcluster import PgCluster
+from ops.pgcluster import PgCluster, free_port
 from ops.settings import Settings
 from ops.wiring import ProjectionThreads, build_services, close_services
 from projections.replicas import RETRY_SECONDS
@@ -47,16 +46,7 @@ def replicated() -> Iterator[tuple[PgCluster, PgCluster]]:
 
 def replicated_database(primary: PgCluster, standby: PgCluster) -> tuple[str, str]:
     name = f"r_{uuid.uuid4().hex[:12]}"
-    url = primary.create_database(name)
-    deadline = time.monotonic() + 30
-    while True:  # the new database reaches the standby with the WAL
-        try:
-            with psycopg.connect(standby.url(name), connect_timeout=2):
-                return url, standby.url(name)
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    return primary.create_database(name), standby.wait_for_database(name)
 
 
 @pytest.fixture
@@ -140,7 +130,7 @@ def test_a_standby_down_at_start_costs_no_error(replicated: Any, tmp_path: Path)
     """A server whose standby is unreachable from the start serves every read from the primary."""
     primary, _ = replicated
     url = primary.create_database(f"r_{uuid.uuid4().hex[:12]}")
-    dead = f"postgresql://postgres@127.0.0.1:{_closed_port()}/nowhere"
+    dead = f"postgresql://postgres@127.0.0.1:{free_port('127.0.0.1')}/nowhere"  # nobody listens there
     settings = Settings(database_url=url, read_database_urls=dead, var_dir=tmp_path / "var", secret_key="k", pool_size=4, rate_limits=False)
     services = build_services(settings)
     try:
@@ -160,11 +150,3 @@ def test_a_standby_down_at_start_costs_no_error(replicated: Any, tmp_path: Path)
 def test_standbys_are_for_postgresql_only(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="PostgreSQL"):
         Settings(database_url="sqlite:///x.sqlite3", read_database_urls="sqlite:///y.sqlite3")
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
