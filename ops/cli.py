@@ -165,7 +165,7 @@ def project(
 def expire(
     at: Annotated[str | None, typer.Option(help="Expire as of this time (RFC 3339; default now).")] = None,
     chunk: Annotated[
-        int | None, typer.Option(min=1, max=5000, help="Lots per store transaction (default: 500 on PostgreSQL, set-based; 50 on SQLite).")
+        int | None, typer.Option(min=1, max=5000, help="Lots per store transaction (default: 100 on PostgreSQL, set-based; 50 on SQLite).")
     ] = None,
 ) -> None:
     """Expire every lot past its last day with points left: one transaction per lot, from the

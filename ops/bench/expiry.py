@@ -6,13 +6,19 @@ opening a lot whose last day has passed by the time of the run, plus one never-e
 volunteer so that redemptions always have points to draw). Then, in the same run:
 - reference: ``UPDATE`` of a copy of the lots table setting every due lot's remaining to 0, one
   statement (the floor of any expiry: no events, no checks);
-- ours: ``expire_due`` (one transaction per lot, ``CHUNK`` lots per store transaction), while a
-  thread keeps redeeming 1 point of random volunteers through the journal; each redemption's time
-  is measured, before the run (idle) and during it.
+- before: ``expire_due`` by the journal's path (one transaction per lot, ``--journal-chunk`` lots per
+  store transaction) over the first ``--journal-lots`` due lots (a sample: it is ~100x slower);
+- after: ``expire_due`` set-based (``ledger.lots.pg_expiry``, ``--chunk`` lots per database call)
+  over the rest; each database call is timed (it holds the events table's lock: the longest a
+  redemption can wait on it);
+while a thread keeps redeeming 1 point of random volunteers through the journal; each redemption's
+time is measured, before the runs (idle) and during each. The 1-minute load average is recorded by
+phase (the machine is shared: compare ratios within one run).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import tempfile
@@ -92,20 +98,47 @@ def _ms(times: list[float], q: float) -> float:
     return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
+def _row(what: str, **values: Any) -> dict[str, Any]:
+    """One table row; every row has the same columns (None: does not apply)."""
+    row: dict[str, Any] = {"what": what}
+    for key in ("lots", "seconds", "lots_per_s", "pct_of_update", "redemptions", "p50_ms", "p99_ms", "max_ms",
+                "errors", "lock_held_p99_ms", "lock_held_max_ms", "load_1m"):
+        row[key] = values.get(key)
+    return row
+
+
+def _redemption_row(what: str, times: list[float], errors: int, load: float) -> dict[str, Any]:
+    return _row(what, redemptions=len(times), p50_ms=_ms(times, 0.5), p99_ms=_ms(times, 0.99), max_ms=_ms(times, 1.0),
+                errors=errors, load_1m=load)
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
 def bench_expiry(
     lots: Annotated[int, typer.Option(min=1000, max=5_000_000, help="Lots due at the run.")] = 1_000_000,
     volunteers: Annotated[int, typer.Option(min=10, help="Volunteers holding them.")] = 10_000,
-    chunk: Annotated[int, typer.Option(min=1, max=5000, help="Lots per store transaction.")] = 50,
+    chunk: Annotated[int, typer.Option(min=1, max=5000, help="Lots per database call of the set-based run.")] = 100,
+    journal_lots: Annotated[
+        int, typer.Option(min=0, help="Lots expired first by the journal's path (the build before, on a sample of the same store).")
+    ] = 20_000,
+    journal_chunk: Annotated[int, typer.Option(min=1, max=5000, help="Lots per store transaction of the journal's path.")] = 50,
     database_url: Annotated[str | None, typer.Option(help="A PostgreSQL database to use (else a throwaway cluster).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Where to write the JSON (default var/bench/).")] = None,
 ) -> None:
-    """An expiry run beside a plain UPDATE of the same rows, and the longest a redemption waited."""
+    """An expiry run beside a plain UPDATE of the same rows, and how long redemptions waited: the
+    journal's path on a sample of the due lots, then the set-based run (PostgreSQL) on the rest,
+    in the same run, with redemptions timed idle and during each."""
     from ledger.application import Ledger
     from ledger.clock import ManualClock
+    from ledger.lots import pg_expiry
     from ledger.lots.expiry import expire_due
-    from ops.pgcluster import PgCluster
+    from ledger.lots.legacy import open_legacy
     from ledger.store import ledger_env
+    from ops.pgcluster import PgCluster
 
+    loads: dict[str, float] = {"start": _load()}
     with ExitStack() as stack:
         if database_url is None:
             cluster = stack.enter_context(PgCluster())
@@ -127,12 +160,20 @@ def bench_expiry(
         table = ledger.recorder.lots_table
         with ledger.recorder.datastore.transaction(commit=True) as c:
             c.execute(f"DROP TABLE IF EXISTS bench_lots_copy; CREATE TABLE bench_lots_copy AS SELECT * FROM {table}")
+            c.execute(f"ANALYZE bench_lots_copy; ANALYZE {table}")
         typer.echo(f"filled in {filled:.1f} s; measuring …", err=True)
+        loads["filled"] = _load()
+
+        t0 = time.perf_counter()
+        legacy = open_legacy(ledger)  # what every run does first, once per process: nothing to open here
+        legacy_s = time.perf_counter() - t0
+        ledger.legacy_lots_opened = True
 
         idle = Redeemer(ledger, ids)
         idle.start()
         time.sleep(3)
         idle_times = idle.stop()
+        idle_load = _load()
 
         t0 = time.perf_counter()
         with ledger.recorder.datastore.transaction(commit=True) as c:
@@ -140,24 +181,49 @@ def bench_expiry(
                       ((START + timedelta(days=60)).date(),))
             updated = c.rowcount
         update_s = time.perf_counter() - t0
+        update_rate = updated / update_s
+        update_load = _load()
 
-        busy = Redeemer(ledger, ids)
-        busy.start()
-        t0 = time.perf_counter()
-        report = expire_due(ledger, chunk=chunk)
-        run_s = time.perf_counter() - t0
-        busy_times = busy.stop()
+        runs: list[tuple[str, Any, float, list[float], int, float, list[float]]] = []
+        for what, kwargs in (
+            (f"journal's path (before): {journal_chunk} lots per store transaction, first {journal_lots} due lots",
+             {"set_based": False, "chunk": journal_chunk, "max_lots": journal_lots}),
+            (f"set-based (after): {chunk} lots per database call, the rest", {"set_based": True, "chunk": chunk}),
+        ):
+            if kwargs.get("max_lots") == 0:
+                continue
+            pg_expiry.TIMINGS = calls = []  # (lock wait, call, commit) per database call of the set-based run
+            busy = Redeemer(ledger, ids)
+            busy.start()
+            t0 = time.perf_counter()
+            try:
+                report = expire_due(ledger, **kwargs)
+            finally:
+                pg_expiry.TIMINGS = None
+            run_s = time.perf_counter() - t0
+            busy_times = busy.stop()
+            runs.append((what, report, run_s, busy_times, busy.errors, _load(), calls))
+        loads["end"] = _load()
 
     rows = [
-        {"what": "reference: one UPDATE of the same rows (copy of the lots table)", "lots": updated,
-         "seconds": round(update_s, 2), "lots_per_s": round(updated / update_s, 1)},
-        {"what": f"expiry run: one transaction per lot, {chunk} per store transaction", "lots": report.lots,
-         "seconds": round(run_s, 2), "lots_per_s": round(report.lots / run_s, 1), "x_update_time": round(run_s / update_s, 1)},
-        {"what": "redemption, no run (idle): p50 / p99 / max ms", "redemptions": len(idle_times),
-         "p50_ms": _ms(idle_times, 0.5), "p99_ms": _ms(idle_times, 0.99), "max_ms": _ms(idle_times, 1.0)},
-        {"what": "redemption during the run: p50 / p99 / max ms", "redemptions": len(busy_times),
-         "p50_ms": _ms(busy_times, 0.5), "p99_ms": _ms(busy_times, 0.99), "max_ms": _ms(busy_times, 1.0),
-         "errors": busy.errors, "mean_ms": round(1000 * statistics.fmean(busy_times), 1) if busy_times else 0},
+        _row("reference: one UPDATE of the same rows (copy of the lots table)", lots=updated, seconds=round(update_s, 2),
+             lots_per_s=round(update_rate, 1), pct_of_update=100.0, load_1m=update_load),
+        _redemption_row("redemptions, no run (idle)", idle_times, idle.errors, idle_load),
     ]
-    emit("expiry", rows, meta={"lots": lots, "volunteers": volunteers, "chunk": chunk, "fill_seconds": round(filled, 1),
-                               "points_expired": report.points}, out=json_out)
+    for what, report, run_s, busy_times, errors, load, calls in runs:
+        rate = report.lots / run_s if run_s else 0.0
+        held = [call + commit for _wait, call, commit in calls]  # the events table's lock is held from the call to the commit
+        rows.append(_row(what, lots=report.lots, seconds=round(run_s, 2), lots_per_s=round(rate, 1),
+                         pct_of_update=round(100 * rate / update_rate, 2), load_1m=load,
+                         lock_held_p99_ms=_ms(held, 0.99) if held else None, lock_held_max_ms=_ms(held, 1.0) if held else None))
+        rows.append(_redemption_row("  redemptions during it", busy_times, errors, load))
+    emit("expiry", rows, meta={
+        "lots": lots, "volunteers": volunteers, "chunk": chunk, "journal_chunk": journal_chunk, "journal_lots": journal_lots,
+        "fill_seconds": round(filled, 1), "load_1m": loads, "legacy_check_seconds": round(legacy_s, 3),
+        "legacy_lots_opened": legacy.volunteers,
+        "points_expired": sum(r[1].points for r in runs),
+        "set_based_calls_ms": {
+            part: {"p50": _ms(values, 0.5), "p99": _ms(values, 0.99), "max": _ms(values, 1.0)}
+            for part, values in zip(("lock_wait", "call", "commit"), zip(*runs[-1][6], strict=True), strict=True)
+        } if runs and runs[-1][6] else None,
+    }, out=json_out)
