@@ -36,6 +36,11 @@ class UnitPeriodTotals(Out):
     earned: int = Field(description="points earned by volunteers whose home was this unit or under it, net of reversals")
     redeemed: int = Field(description="points those volunteers redeemed at merchants, net of reversals")
     minutes: int = Field(description="minutes those volunteers served")
+    expired: int = Field(
+        0,
+        description="points issued by this unit and the units under it that lapsed (expired lots), net of any taken "
+        "back; read from the ledger's postings, not from the leaderboards (points earned still count on boards)",
+    )
 
 
 class UnitOut(Out):

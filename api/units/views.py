@@ -47,15 +47,13 @@ def unit_totals(
     starts = {p: boards.period_start(p, today) for p in boards.PERIODS}
     with db.read() as tx:
         figures = lb.totals(tx, unit_id.hex, [(p, boards.start_key(s)) for p, s in starts.items()])
-    return [
-        UnitPeriodTotals(
-            period=p,  # type: ignore[arg-type]
-            start=s,
-            end=boards.period_end(p, s),
-            **figures[(p, boards.start_key(s))],
-        )
-        for p, s in starts.items()
-    ]
+        expired = lb.expired_by_day(tx, lineage.tables_of(services.ledger).postings, unit_id.hex)
+    out = []
+    for p, s in starts.items():
+        end = boards.period_end(p, s)
+        lapsed = lb.expired_in(expired, s.isoformat() if s else "", end.isoformat() if end else None)
+        out.append(UnitPeriodTotals(period=p, start=s, end=end, expired=lapsed, **figures[(p, boards.start_key(s))]))  # type: ignore[arg-type]
+    return out
 
 
 UnitTotals = Annotated[list[UnitPeriodTotals], Depends(unit_totals)]

@@ -131,6 +131,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "CREATE TABLE IF NOT EXISTS {0} (position bigint NOT NULL, seq integer NOT NULL, lot text NOT NULL, "
                 "unit_id uuid NOT NULL, amount bigint NOT NULL, PRIMARY KEY (position, seq, lot))"
             ).format(drawings),
+            # lineage by funding unit (unit_settlement)
+            SQL("CREATE INDEX IF NOT EXISTS {0} ON {1} (unit_id)").format(Identifier(f"{self.drawings_table}_unit"), drawings),
             # One round trip, inside the insert's transaction (under the events table's lock): the
             # versions decided on must still be current (else SQLSTATE MB001, which aborts all),
             # then the lots opened, drawn and given back (CHECK: never below zero), and the drawings.
@@ -286,6 +288,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "day date NOT NULL, PRIMARY KEY (position, seq))"
             ).format(table)
         )
+        # expired points per unit (unit roll-ups): only the expiry postings are indexed
+        for side in ("destination", "source"):
+            self.sql_create_statements.append(
+                SQL("CREATE INDEX IF NOT EXISTS {0} ON {1} ({2}, day) WHERE {3} = 'expired'").format(
+                    Identifier(f"{self.postings_table}_expired_{side[:3]}"), table, Identifier(f"{side}_id"), Identifier(f"{side}_kind")
+                )
+            )
         columns = SQL(", ").join(Identifier(c) for c in COLUMNS)
         types = ("bigint", "integer", "uuid", "text", "text", "text", "uuid", "text", "uuid", "bigint", "integer",
                  "integer", "uuid", "uuid", "integer", "text", "text", "timestamptz", "date")

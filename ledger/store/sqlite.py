@@ -59,6 +59,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {DRAWINGS_TABLE} ("
             "position INTEGER NOT NULL, seq INTEGER NOT NULL, lot TEXT NOT NULL, unit_id TEXT NOT NULL, "
             "amount INTEGER NOT NULL, PRIMARY KEY (position, seq, lot)) WITHOUT ROWID",
+            # lineage by funding unit; expired points per unit (roll-ups): only the expiry postings
+            f"CREATE INDEX IF NOT EXISTS {DRAWINGS_TABLE}_unit ON {DRAWINGS_TABLE} (unit_id)",
+            f"CREATE INDEX IF NOT EXISTS {POSTINGS_TABLE}_expired_in ON {POSTINGS_TABLE} (destination_id, day) "
+            "WHERE destination_kind = 'expired'",
+            f"CREATE INDEX IF NOT EXISTS {POSTINGS_TABLE}_expired_out ON {POSTINGS_TABLE} (source_id, day) "
+            "WHERE source_kind = 'expired'",
         ]
 
     def _create_table(self, c: SQLiteCursor) -> None:

@@ -133,3 +133,26 @@ def totals(tx: Tx, unit_id: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[
         )
         out[(kind, start)] = {k: int(v) for k, v in row.items()} if row else dict.fromkeys(("issued", "earned", "redeemed", "minutes"), 0)
     return out
+
+
+def expired_by_day(tx: Tx, postings: str, unit_id: str) -> dict[str, int]:
+    """Points that lapsed (to ``expired:<unit>``, less any taken back from it) per local day
+    (ISO text), for the issuing units of ``unit_id``'s subtree (the unit itself included): the
+    lots those units funded. Read from the ledger's postings table (``postings``: its name, schema
+    qualified on PostgreSQL), whose partial indexes hold only expiry postings; the subtree from
+    ``lb_units``. Roll-ups count them beside ``issued``; boards never do (points earned stay)."""
+    ids = "unit_id::uuid" if tx.is_postgres else "unit_id"
+    sub = f"SELECT {ids} FROM lb_units WHERE ',' || ancestry || ',' LIKE %s"
+    rows = tx.all(
+        f"SELECT day, sum(n) AS n FROM ("
+        f"SELECT day, amount AS n FROM {postings} WHERE destination_kind = 'expired' AND destination_id IN ({sub}) "
+        f"UNION ALL SELECT day, -amount AS n FROM {postings} WHERE source_kind = 'expired' AND source_id IN ({sub})"
+        f") AS x GROUP BY day",
+        (f"%,{unit_id},%", f"%,{unit_id},%"),
+    )
+    return {str(r["day"]): int(r["n"] or 0) for r in rows}
+
+
+def expired_in(by_day: dict[str, int], start: str, end: str | None) -> int:
+    """``expired_by_day`` summed over the local days ``start`` (ISO; "" for all time) to ``end`` (excluded)."""
+    return sum(n for day, n in by_day.items() if day >= start and (end is None or day < end))

@@ -92,7 +92,7 @@ def test_leaderboard_ranks_pages_names_periods_and_rollups(client: Any, admin: d
     # -- roll-ups on GET /v1/units/{id}: issued where points came from, earned where volunteers live
     totals = {t["period"]: t for t in client.get(f"/v1/units/{street}", headers=admin).json()["totals"]}
     assert totals["all"] | {"start": None} == {
-        "period": "all", "start": None, "end": None, "issued": 277, "earned": 277, "redeemed": 0, "minutes": 385,
+        "period": "all", "start": None, "end": None, "issued": 277, "earned": 277, "redeemed": 0, "minutes": 385, "expired": 0,
     }
     assert (totals["week"]["start"], totals["week"]["earned"]) == ("2026-11-16", 107)
     assert (totals["month"]["start"], totals["year"]["start"]) == ("2026-11-01", "2026-01-01")
