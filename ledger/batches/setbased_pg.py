@@ -50,13 +50,17 @@ from ledger.lots import rules as lot_rules
 if TYPE_CHECKING:
     from ledger.batches.service import BatchService
 
-STAGE = "mb_batch_lines"  # a temporary table: one per session, gone with it
+# Temporary tables (one set per session, dropped after the run): the file's lines, the member
+# numbers' owners, the volunteers' units, and the chunk being posted with each line's verdict.
+STAGE, CLAIMS, OWNERS, CHUNK = "mb_batch_lines", "mb_batch_claims", "mb_batch_owners", "mb_batch_chunk"
 REGISTERED = get_topic(Volunteer.Registered)  # type: ignore[attr-defined]
 MOVED = get_topic(Volunteer.Moved)  # type: ignore[attr-defined]
 CLAIMED = get_topic(MemberNumber.Claimed)  # type: ignore[attr-defined]
 RECORDED = get_topic(LedgerTransaction.Recorded)  # type: ignore[attr-defined]
 TRANSACTION = get_topic(LedgerTransaction)
 POSTINGS_MARK = b'"postings":[]'
+# Compiling a chunk's statements costs more than running them (their estimates are large).
+_NO_JIT = SQL("SET LOCAL jit = off")
 
 # What makes two lines of one file the same line (``rules.duplicate_key`` before its hash).
 _SAME_LINE = (
@@ -86,7 +90,8 @@ def run(service: "BatchService", batch: Batch, path: Any, progress: Callable[[Ba
         finally:
             if not conn.broken:
                 with conn.transaction():
-                    conn.execute(SQL("DROP TABLE IF EXISTS pg_temp.{0}").format(Identifier(STAGE)))
+                    for table in (STAGE, CLAIMS, OWNERS, CHUNK):
+                        conn.execute(SQL("DROP TABLE IF EXISTS pg_temp.{0}").format(Identifier(table)))
             conn.row_factory = factory  # the pool's connections read dict rows
     return batch
 
@@ -101,6 +106,9 @@ class _Run:
         schema = Identifier(r.datastore.schema)
         self.t = {
             "stage": Identifier(STAGE),
+            "claims": Identifier(CLAIMS),
+            "owners": Identifier(OWNERS),
+            "chunk": Identifier(CHUNK),
             "events": SQL("{0}.{1}").format(schema, Identifier(r.events_table_name)),
             "keys": SQL("{0}.{1}").format(schema, Identifier(r.line_keys_table)),
             "balances": SQL("{0}.{1}").format(schema, Identifier(r.balances_table)),
@@ -128,19 +136,21 @@ class _Run:
             self.conn.execute(self.q("TRUNCATE {stage}"))
             with self.conn.cursor().copy(self.q(
                 "COPY {stage} (rec, line, refusal, message, volunteer_id, claim, member_no, points, minutes, line_key, "
-                "memo, paid_key) FROM STDIN"
+                "memo, paid_key, owner) FROM STDIN"
             )) as copy:
                 for row in _staged_rows(records(path, b.source["format"], b.source["encoding"]), b.unit_id, b.source["sha256"], b.cap):
                     copy.write_row(row)
                     self.records_total += 1
-            self.conn.execute(self.q("ANALYZE {stage}"))  # temporary tables are never analysed on their own
+            self.conn.execute(self.q("ANALYZE {stage}"))  # temporary tables are never analysed by autovacuum
 
     # ------------------------------------------------------------------ 2. resolve
 
     def resolve(self) -> None:
-        """Duplicates, member numbers, units and scope, each one statement over the whole file."""
+        """Duplicates (marked on the few duplicate lines), then each member number's owner and
+        each named volunteer's unit once (small tables, one row per distinct one), and scope."""
         c = self.conn
         with c.transaction():
+            c.execute(_NO_JIT)
             c.execute(self.q(
                 "UPDATE {stage} s SET refusal = 'duplicate_line' FROM (SELECT rec, row_number() OVER "
                 "(PARTITION BY {same} ORDER BY rec) AS n FROM {stage} WHERE refusal IS NULL) d WHERE s.rec = d.rec AND d.n > 1",
@@ -148,32 +158,30 @@ class _Run:
             ))
             # A member number's owner: its claim's last Claimed event. A volunteer's unit: the last
             # registration or move (the Python path's ``_last_uuids``, read as JSON by the server).
+            c.execute(self.q("DROP TABLE IF EXISTS {claims}; DROP TABLE IF EXISTS {owners}"))
             c.execute(self.q(
-                "UPDATE {stage} s SET owner = (convert_from(e.state, 'UTF8')::json -> 'volunteer_id' ->> '_data_')::uuid "
-                "FROM (SELECT DISTINCT ON (ev.originator_id) ev.originator_id, ev.state FROM {events} ev "
-                "JOIN (SELECT DISTINCT claim FROM {stage} WHERE refusal IS NULL AND claim IS NOT NULL) m ON ev.originator_id = m.claim "
-                "WHERE ev.topic = %s ORDER BY ev.originator_id, ev.originator_version DESC) e "
-                "WHERE s.refusal IS NULL AND s.claim = e.originator_id"
+                "CREATE TEMP TABLE {claims} AS SELECT DISTINCT ON (originator_id) originator_id AS claim, "
+                "(convert_from(state, 'UTF8')::json -> 'volunteer_id' ->> '_data_')::uuid AS owner FROM {events} "
+                "WHERE originator_id IN (SELECT claim FROM {stage} WHERE refusal IS NULL AND claim IS NOT NULL) AND topic = %s "
+                "ORDER BY originator_id, originator_version DESC"
             ), (CLAIMED,))
-            c.execute(self.q("UPDATE {stage} SET owner = volunteer_id WHERE refusal IS NULL AND volunteer_id IS NOT NULL"))
             c.execute(self.q(
-                "UPDATE {stage} s SET unit = (convert_from(e.state, 'UTF8')::json -> 'unit_id' ->> '_data_')::uuid "
-                "FROM (SELECT DISTINCT ON (ev.originator_id) ev.originator_id, ev.state FROM {events} ev "
-                "JOIN (SELECT DISTINCT owner FROM {stage} WHERE refusal IS NULL AND owner IS NOT NULL) v ON ev.originator_id = v.owner "
-                "WHERE ev.topic = ANY(%s) ORDER BY ev.originator_id, ev.originator_version DESC) e "
-                "WHERE s.refusal IS NULL AND s.owner = e.originator_id"
+                "CREATE TEMP TABLE {owners} AS SELECT DISTINCT ON (originator_id) originator_id AS owner, "
+                "(convert_from(state, 'UTF8')::json -> 'unit_id' ->> '_data_')::uuid AS unit, false AS outside FROM {events} "
+                "WHERE originator_id IN (SELECT owner FROM {stage} WHERE refusal IS NULL AND owner IS NOT NULL "
+                "UNION SELECT owner FROM {claims}) AND topic = ANY(%s) ORDER BY originator_id, originator_version DESC"
             ), ([REGISTERED, MOVED],))
-            c.execute(self.q(
-                "UPDATE {stage} SET refusal = 'unknown_volunteer', detail = coalesce(volunteer_id::text, member_no) "
-                "WHERE refusal IS NULL AND unit IS NULL"
-            ))
+            c.execute(self.q("ALTER TABLE {claims} ADD PRIMARY KEY (claim); ALTER TABLE {owners} ADD PRIMARY KEY (owner)"))
+            c.execute(self.q("ANALYZE {claims}; ANALYZE {owners}"))
             if self.batch.scope is not None:
-                units = [r[0] for r in c.execute(self.q("SELECT DISTINCT unit FROM {stage} WHERE refusal IS NULL"))]
+                units = [r[0] for r in c.execute(self.q("SELECT DISTINCT unit FROM {owners} WHERE unit IS NOT NULL"))]
                 outside = [u for u in units if not rules.within_scope(self.ledger.unit_ancestry(u), self.batch.scope)]
                 if outside:
-                    c.execute(self.q(
-                        "UPDATE {stage} SET refusal = 'volunteer_out_of_scope' WHERE refusal IS NULL AND unit = ANY(%s)"
-                    ), (outside,))
+                    c.execute(self.q("UPDATE {owners} SET outside = true WHERE unit = ANY(%s)"), (outside,))
+            c.execute(self.q(
+                "CREATE TEMP TABLE IF NOT EXISTS {chunk} (rec integer, line integer, verdict text, message text, detail text, "
+                "owner uuid, account text, points integer, minutes integer, memo text, paid_key text, seq integer)"
+            ))
 
     # ------------------------------------------------------------------ 3. post
 
@@ -213,22 +221,35 @@ class _Run:
         lo, hi = chunk_no * size, (chunk_no + 1) * size
         for statement in self.lock:
             c.execute(statement)
+        c.execute(_NO_JIT)
         stored = c.execute(self.q("SELECT max(originator_version) FROM {events} WHERE originator_id = %s"), (batch.id,)).fetchone()
         if stored is None or stored[0] != batch.version:
             raise _Moved
+        # Each line of the chunk with its verdict: the rules' or a duplicate's (staged), unknown,
+        # outside the scope, already paid (joined now, under the lock), else credited (NULL).
+        c.execute(self.q("TRUNCATE {chunk}"))
         c.execute(self.q(
-            "UPDATE {stage} s SET refusal = 'already_paid', detail = coalesce(s.line_key, '') FROM {keys} k "
-            "WHERE s.rec >= %s AND s.rec < %s AND s.refusal IS NULL AND k.key = s.paid_key"
+            "INSERT INTO {chunk} SELECT rec, line, verdict, message, CASE verdict WHEN 'unknown_volunteer' THEN "
+            "coalesce(volunteer_id::text, member_no) WHEN 'already_paid' THEN coalesce(line_key, '') END, "
+            "owner, 'volunteer:' || replace(owner::text, '-', ''), points, minutes, memo, paid_key, "
+            "CASE WHEN verdict IS NULL THEN row_number() OVER (PARTITION BY verdict IS NULL ORDER BY rec) - 1 END "
+            "FROM (SELECT s.rec, s.line, s.message, s.volunteer_id, s.member_no, s.line_key, s.points, s.minutes, s.memo, "
+            "s.paid_key, o.owner, CASE WHEN s.refusal IS NOT NULL THEN s.refusal "
+            "WHEN o.unit IS NULL THEN 'unknown_volunteer' WHEN o.outside THEN 'volunteer_out_of_scope' "
+            "WHEN k.key IS NOT NULL THEN 'already_paid' END AS verdict "
+            "FROM {stage} s LEFT JOIN {claims} m ON m.claim = s.claim LEFT JOIN {owners} o ON o.owner = coalesce(s.owner, m.owner) "
+            "LEFT JOIN {keys} k ON k.key = s.paid_key "
+            "WHERE s.rec >= %s AND s.rec < %s) x"
         ), (lo, hi))
         lines, accepted, points, minutes = c.execute(self.q(
-            "SELECT count(*), count(*) FILTER (WHERE refusal IS NULL), coalesce(sum(points) FILTER (WHERE refusal IS NULL), 0), "
-            "coalesce(sum(minutes) FILTER (WHERE refusal IS NULL), 0) FROM {stage} WHERE rec >= %s AND rec < %s"
-        ), (lo, hi)).fetchone()
+            "SELECT count(*), count(*) FILTER (WHERE verdict IS NULL), coalesce(sum(points) FILTER (WHERE verdict IS NULL), 0), "
+            "coalesce(sum(minutes) FILTER (WHERE verdict IS NULL), 0) FROM {chunk}"
+        )).fetchone()
         refused = [
             Refusal(line, code, message) if message is not None else refusal(line, code, detail or "")
             for line, code, message, detail in c.execute(self.q(
-                "SELECT line, refusal, message, detail FROM {stage} WHERE rec >= %s AND rec < %s AND refusal IS NOT NULL ORDER BY line"
-            ), (lo, hi))
+                "SELECT line, verdict, message, detail FROM {chunk} WHERE verdict IS NOT NULL ORDER BY line"
+            ))
         ]
         key = f"batch:{batch.id}:chunk:{chunk_no}"
         txn_id = LedgerTransaction.create_id(key) if accepted else None
@@ -238,7 +259,7 @@ class _Run:
         with c.pipeline():
             new = 1
             if txn_id is not None:
-                self._insert_transaction(batch, key, txn_id, lo, hi, now)
+                self._insert_transaction(batch, key, txn_id, now)
                 new = 2
             c.execute(self.q("INSERT INTO {events} (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)"),
                       (chunk_event.originator_id, chunk_event.originator_version, chunk_event.topic, chunk_event.state))
@@ -246,24 +267,21 @@ class _Run:
             c.execute(self.chain_append, (new, [now]))
         return int(accepted), int(points), [r.code for r in refused]
 
-    def _insert_transaction(self, batch: Batch, key: str, txn_id: UUID, lo: int, hi: int, at: datetime) -> None:
+    def _insert_transaction(self, batch: Batch, key: str, txn_id: UUID, at: datetime) -> None:
         """The chunk's ``Recorded`` event and the rows that index it, by the server."""
         c, unit = self.conn, batch.unit_id
         head, tail = self._state_around_postings(batch, key, at)
         last = lot_rules.last_day(self.ledger.journal.policy(unit), at, self.ledger.journal.zone)
         expires = f'"{last.isoformat()}"' if last else "null"
-        accepted = self.q(
-            "SELECT rec, line, owner, points, minutes, memo, paid_key, row_number() OVER (ORDER BY rec) - 1 AS seq "
-            "FROM {stage} WHERE rec >= %(lo)s AND rec < %(hi)s AND refusal IS NULL"
-        )
+        accepted = self.q("SELECT * FROM {chunk} WHERE verdict IS NULL")
         # One posting object per line, in the key order ``Journal.transaction`` writes them.
         posting = (
-            "'{{\"source\":\"issuing:' || %(u)s || '\",\"destination\":\"volunteer:' || replace(owner::text, '-', '') || "
+            "'{{\"source\":\"issuing:' || %(u)s || '\",\"destination\":\"' || account || "
             "'\",\"amount\":' || points || ',\"minutes\":' || minutes || ',\"line\":' || line || ',\"key\":' || to_json(paid_key)::text || "
             "CASE WHEN memo <> '' THEN ',\"memo\":' || to_json(memo)::text ELSE '' END || "
             "',\"opens\":{{\"lot\":\"' || %(t)s || '.' || seq || '\",\"unit\":\"' || %(u)s || '\",\"expires_on\":' || %(e)s || '}}}}'"
         )
-        args = {"u": unit.hex, "t": txn_id.hex, "e": expires, "lo": lo, "hi": hi, "id": txn_id, "head": head, "tail": tail,
+        args = {"u": unit.hex, "t": txn_id.hex, "e": expires, "id": txn_id, "head": head, "tail": tail,
                 "topic": RECORDED, "key": key, "title": batch.title, "at": at, "expires": last}
         c.execute(self.q(
             "INSERT INTO {events} (originator_id, originator_version, topic, state) "
@@ -276,13 +294,13 @@ class _Run:
                          accepted=accepted), args)
         c.execute(self.q(
             "INSERT INTO {balances} AS t (account, balance, lot_version) "
-            "SELECT 'volunteer:' || replace(owner::text, '-', ''), sum(points), 1 FROM ({accepted}) a GROUP BY owner ORDER BY 1 "
+            "SELECT account, sum(points), 1 FROM ({accepted}) a GROUP BY account ORDER BY 1 "
             "ON CONFLICT (account) DO UPDATE SET balance = t.balance + excluded.balance, lot_version = t.lot_version + 1",
             accepted=accepted,
         ), args)
         c.execute(self.q(
             "INSERT INTO {lots} (lot, account, unit_id, amount, remaining, expires_on, position, seq) "
-            "SELECT %(t)s || '.' || seq, 'volunteer:' || replace(owner::text, '-', ''), %(u)s::uuid, points, points, "
+            "SELECT %(t)s || '.' || seq, account, %(u)s::uuid, points, points, "
             "%(expires)s::date, " + position + ", seq FROM ({accepted}) a",
             accepted=accepted,
         ), args)
@@ -317,14 +335,14 @@ class _Moved(Exception):
 
 def _staged_rows(recs: Iterator[tuple[int, dict[str, Any] | None]], unit_id: UUID, sha256: str, cap: int) -> Iterator[tuple[Any, ...]]:
     """One staging row per record: refused by the line's own rules (with the message), or its
-    fields, member claim id and paid key."""
+    fields, member claim id, paid key and owner (the volunteer id it names, if it names one)."""
     for rec, (number, fields) in enumerate(recs):
         parsed: Line | Refusal = refusal(number, "malformed_line") if fields is None else parse_line(number, fields, cap=cap)
         if isinstance(parsed, Refusal):
-            yield (rec, number, parsed.code, parsed.message, None, None, None, None, None, None, None, None)
+            yield (rec, number, parsed.code, parsed.message, None, None, None, None, None, None, None, None, None)
             continue
         ln = parsed
         claim = MemberNumber.create_id(ln.member_no) if ln.member_no is not None else None
         yield (rec, number, None, None, ln.volunteer_id, claim, ln.member_no, ln.points, ln.minutes, ln.line_key, ln.memo,
-               paid_key(unit_id, sha256, ln))
+               paid_key(unit_id, sha256, ln), ln.volunteer_id)
 
