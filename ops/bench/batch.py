@@ -5,9 +5,11 @@ In one run, on one store:
   and the same rows into a table whose primary key is the line key: the least any batch must also
   do to never pay a line twice (a unique index the database checks at write time), so the gap
   between the two is the part of the limit no write path can reach;
-- batch: upload (spool + check) to every line credited (write side committed), and then to every
-  line visible in balances (the accounts projection caught up) — in a fresh child process, whose
-  peak RSS is reported, so memory is that of the batch alone;
+- batch, by the set-based path (``ledger.batches.setbased_pg``) and by the chunk-by-chunk Python
+  path, each on a file of its own (its own line keys): upload (spool + check) to every line
+  credited (write side committed), and then to every line visible in balances (the accounts
+  projection caught up) — each in a fresh child process, whose peak RSS is reported, so memory is
+  that of the batch alone; at each size asked for (``--lines`` repeated: 100 000 and 1 000 000);
 - straightforward: one ``Ledger.credit`` per line (load unit and volunteer, save one transaction),
   then the projection, on a sample of the lines (its rate per line does not depend on the count).
 """
@@ -15,6 +17,7 @@ In one run, on one store:
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import resource
 import tempfile
@@ -121,8 +124,9 @@ def _reset_peak() -> bool:
         return False
 
 
-def _batch_child(url: str, var: str, path: str, unit_id: str, queue: Any) -> None:
-    """In a fresh process: upload to credited, then to visible in balances."""
+def _batch_child(url: str, var: str, path: str, unit_id: str, set_based: bool, queue: Any) -> None:
+    """In a fresh process: upload to credited, then to visible in balances, by the set-based path
+    (PostgreSQL) or the chunk-by-chunk Python path."""
     from ledger.batches.files import CSV
     from ops.projecting import catch_up
     from ops.wiring import close_services
@@ -132,6 +136,7 @@ def _batch_child(url: str, var: str, path: str, unit_id: str, queue: Any) -> Non
         accounts = next(f for f in svc.followers if f.name == "accounts")
         catch_up(accounts)
         batches = svc.batches
+        batches.set_based = set_based
         reset = _reset_peak()
         baseline = _peak_mb()  # after a reset: the resident size now
         started = time.perf_counter()
@@ -154,6 +159,16 @@ def _batch_child(url: str, var: str, path: str, unit_id: str, queue: Any) -> Non
         })
     finally:
         close_services(svc)
+
+
+def _run_batch(url: str, var: Path, path: Path, unit_id: str, set_based: bool) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_batch_child, args=(url, str(var), str(path), unit_id, set_based, queue))
+    child.start()
+    got: dict[str, Any] = queue.get(timeout=7200)
+    child.join()
+    return got
 
 
 def _straightforward(url: str, var: Path, path: Path, unit_id: str, sample: int) -> tuple[float, int]:
@@ -190,68 +205,83 @@ def _straightforward(url: str, var: Path, path: Path, unit_id: str, sample: int)
 
 
 def bench_batch(
-    lines: Annotated[int, typer.Option(min=1, max=100_000, help="Lines in the batch file.")] = 100_000,
+    lines: Annotated[list[int] | None, typer.Option(min=1, max=1_000_000, help="Lines in the batch file (repeat for several sizes).")] = None,
     database_url: Annotated[str | None, typer.Option(help="A PostgreSQL database to use (else a throwaway cluster).")] = None,
     straightforward_lines: Annotated[int, typer.Option(min=0, help="Lines credited the straightforward way (a sample).")] = 3000,
+    python_path: Annotated[bool, typer.Option(help="Also run the chunk-by-chunk Python path at each size.")] = True,
     out: Annotated[Path | None, typer.Option(help="Where to write the JSON (default var/bench/).")] = None,
 ) -> None:
-    """Welfare-day batch: lines/s (upload → credited → visible in balances) beside COPY and the straightforward build."""
+    """Welfare-day batch: lines/s (upload → credited → visible in balances) of the set-based and the
+    Python paths beside COPY and the straightforward build, at each size, with peak RSS."""
     from ops.pgcluster import PgCluster
 
+    sizes = sorted(set(lines or [100_000]))
+    load_before = os.getloadavg()
+    rows: list[dict[str, Any]] = []
+    meta: dict[str, Any] = {"store": "postgresql", "sizes": sizes}
     with ExitStack() as stack:
         if database_url is None:
             cluster = stack.enter_context(PgCluster())
             database_url = cluster.create_database("bench_batch")
         var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-bench-")))
-        typer.echo(f"seeding {min(lines, 100_000)} volunteers …", err=True)
-        unit_id, refs = _seed(database_url, var, min(lines, 100_000))
-        path = var / "welfare-day.csv"
-        _write_file(path, refs, lines, seed=1)
+        volunteers = min(max(sizes), 100_000)
+        typer.echo(f"seeding {volunteers} volunteers …", err=True)
+        unit_id, refs = _seed(database_url, var, volunteers)
+        seed = 0
+        for n in sizes:
+            files = {}
+            for what in ("set-based", "python") if python_path else ("set-based",):
+                seed += 1  # each run its own line keys
+                files[what] = var / f"welfare-day-{n}-{seed}.csv"
+                _write_file(files[what], refs, n, seed=seed)
+            typer.echo(f"{n} lines: COPY …", err=True)
+            copy_s, copied = _copy_rate(database_url, files["set-based"])
+            keyed_s, keyed = _copy_rate(database_url, files["set-based"], _KEYED)
+            runs = {}
+            for what, path in files.items():
+                typer.echo(f"{n} lines: {what} batch …", err=True)
+                runs[what] = _run_batch(database_url, var, path, unit_id, what == "set-based")
+                path.unlink()
+            copy_rate, keyed_rate = copied / copy_s, keyed / keyed_s
 
-        typer.echo("COPY …", err=True)
-        copy_s, copied = _copy_rate(database_url, path)
-        keyed_s, keyed = _copy_rate(database_url, path, _KEYED)
+            def row(what: str, count: int, seconds: float, mb: float | None = None) -> dict[str, Any]:
+                rate = count / seconds
+                return {
+                    "what": what, "lines": count, "seconds": round(seconds, 3), "lines/s": round(rate, 1),
+                    "% of COPY": round(100 * rate / copy_rate, 1), "% of keyed COPY": round(100 * rate / keyed_rate, 1),
+                    "peak RSS MB": round(mb, 1) if mb is not None else "-",
+                }
 
-        typer.echo("batch …", err=True)
-        ctx = multiprocessing.get_context("spawn")
-        queue = ctx.Queue()
-        child = ctx.Process(target=_batch_child, args=(database_url, str(var), str(path), unit_id, queue))
-        child.start()
-        got = queue.get(timeout=3600)
-        child.join()
-
-        plain_s, plain_n = 0.0, 0
+            rows += [
+                row("COPY into a plain table (limit)", copied, copy_s),
+                row("COPY into a table keyed by line key (floor of any batch)", keyed, keyed_s),
+            ]
+            for what, got in runs.items():
+                rows += [
+                    row(f"{what} batch: upload → credited", n, got["credited"], got["credited_mb"]),
+                    row(f"{what} batch: upload → visible in balances", n, got["visible"], got["visible_mb"]),
+                ]
+                meta[f"{what} {n}"] = {
+                    "upload_seconds": round(got["upload"], 3), "rss_before_batch_mb": round(got["baseline_mb"], 1),
+                    "peak_measured_from_batch_start": got["peak_reset"], "accepted": got["accepted"],
+                    "refused": got["refused"], "status": got["status"],
+                }
         if straightforward_lines:
-            typer.echo(f"straightforward on {min(lines, straightforward_lines)} lines …", err=True)
+            sample_n = min(min(sizes), straightforward_lines)
+            typer.echo(f"straightforward on {sample_n} lines …", err=True)
             sample = var / "sample.csv"
-            _write_file(sample, refs, min(lines, straightforward_lines), seed=2)
+            _write_file(sample, refs, sample_n, seed=seed + 1)
             plain_s, plain_n = _straightforward(database_url, var, sample, unit_id, straightforward_lines)
-
-    copy_rate = copied / copy_s
-    plain_rate = plain_n / plain_s if plain_s else 0.0
-
-    def row(what: str, n: int, seconds: float, mb: float | None = None) -> dict[str, Any]:
-        rate = n / seconds
-        return {
-            "what": what, "lines": n, "seconds": round(seconds, 3), "lines/s": round(rate, 1),
-            "% of COPY": round(100 * rate / copy_rate, 1),
-            "× straightforward": round(rate / plain_rate, 1) if plain_rate else "-",
-            "peak RSS MB": round(mb, 1) if mb is not None else "-",
-        }
-
-    rows = [
-        row("COPY into a plain table (limit)", copied, copy_s),
-        row("COPY into a table keyed by line key (floor of any batch)", keyed, keyed_s),
-        row("batch: upload → credited", lines, got["credited"], got["credited_mb"]),
-        row("batch: upload → visible in balances", lines, got["visible"], got["visible_mb"]),
-    ]
-    if plain_n:
-        rows.append(row("straightforward: credit() per line + projection", plain_n, plain_s))
-    emit(
-        "batch",
-        rows,
-        meta={"lines": lines, "upload_seconds": round(got["upload"], 3),
-              "rss_before_batch_mb": round(got["baseline_mb"], 1), "peak_measured_from_batch_start": got["peak_reset"], "accepted": got["accepted"],
-              "refused": got["refused"], "status": got["status"], "store": "postgresql"},
-        out=out,
-    )
+            rate = plain_n / plain_s
+            rows.append({
+                "what": "straightforward: credit() per line + projection", "lines": plain_n, "seconds": round(plain_s, 3),
+                "lines/s": round(rate, 1), "% of COPY": "-", "% of keyed COPY": "-", "peak RSS MB": "-",
+            })
+    big, small = max(sizes), min(sizes)
+    if big != small:
+        peaks = {r["lines"]: r["peak RSS MB"] for r in rows if r["what"] == "set-based batch: upload → credited"}
+        meta["set-based peak RSS ratio"] = round(peaks[big] / peaks[small], 3)
+    meta["load average before"] = [round(x, 2) for x in load_before]
+    meta["load average after"] = [round(x, 2) for x in os.getloadavg()]
+    meta["accepted"] = meta[f"set-based {small}"]["accepted"]
+    emit("batch", rows, meta=meta, out=out)

@@ -155,9 +155,12 @@ def test_bench_batch_smoke(lines: int, store: str, tmp_path: Path, request: pyte
 
     doc = json.loads(out.read_text())
     whats = [r["what"] for r in doc["rows"]]
-    assert whats[:3] == ["COPY into a plain table (limit)", "COPY into a table keyed by line key (floor of any batch)", "batch: upload → credited"]
+    assert whats[:4] == ["COPY into a plain table (limit)", "COPY into a table keyed by line key (floor of any batch)",
+                         "set-based batch: upload → credited", "set-based batch: upload → visible in balances"]
+    assert whats[4:6] == ["python batch: upload → credited", "python batch: upload → visible in balances"]
     assert doc["rows"][1]["lines"] == lines  # every line key in the file is distinct: all went in
     assert doc["meta"]["accepted"] == lines
+    assert doc["meta"][f"python {lines}"]["accepted"] == lines and len(doc["meta"]["load average before"]) == 3
 
 
 def test_export_import_keeps_paid_line_keys(services: Any, tmp_path: Path) -> None:
