@@ -209,3 +209,54 @@ def test_set_based_batch_gives_what_the_python_path_gives(
     assert sum(1 for r in repeat.refused if r[1] == "already_paid") == python.accepted + sum(
         1 for r in python.refused if r[1] == "already_paid"
     )
+
+
+def test_set_based_batch_broken_inside_a_chunk_loses_nothing_and_pays_nothing_twice(
+    services: Any, store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that fails after a chunk's statements were sent but before its commit leaves the
+    chunks before it whole and nothing of that chunk; the next run (staging the file again)
+    credits the rest, each line once."""
+    if store != "postgres":
+        pytest.skip("the set-based path is PostgreSQL's")
+    from ledger.accounts import volunteer_account
+
+    ledger = services.ledger
+    street = ledger.create_unit("青禾街道", "street", None)
+    vols = [ledger.register_volunteer(f"志愿者{i}", street.id, member_no=f"M{i}") for i in range(30)]
+    rows = ["volunteer,points,line_key"] + [f"{vols[i % 30].id if i % 2 else vols[i % 30].member_no},{i % 5 + 1},L{i}" for i in range(1000)]
+    path = tmp_path / "day.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    expected: dict[str, int] = {}
+    for i in range(1000):
+        account = volunteer_account(vols[i % 30].id)
+        expected[account] = expected.get(account, 0) + i % 5 + 1
+    batches = services.batches
+    batches.chunk_lines = 100
+    sub = batches.submit(batches.spool_file(path), "csv", key="broken", title="公益日", unit_id=street.id, scope=None, actor="t")
+
+    real = setbased_pg._Run._post_locked
+
+    def breaks_at_chunk_4(self: Any, batch: Any, chunk_no: int) -> Any:
+        posted = real(self, batch, chunk_no)
+        if chunk_no == 4:
+            raise RuntimeError("the process dies before the commit")
+        return posted
+
+    monkeypatch.setattr(setbased_pg._Run, "_post_locked", breaks_at_chunk_4)
+    with pytest.raises(RuntimeError):
+        batches.run(sub.batch.id)
+    stopped = batches.get(sub.batch.id)
+    assert (stopped.chunks_done, stopped.accepted, len(stopped.transactions)) == (4, 400, 4)
+    assert len(ledger.recorder.select_line_keys()) == 400
+    assert sum(ledger.guarded_balances().values()) == stopped.points
+
+    monkeypatch.setattr(setbased_pg._Run, "_post_locked", real)
+    done = batches.run(sub.batch.id)
+    assert (done.status, done.chunks_done, done.accepted, done.refused) == ("finished", 10, 1000, [])
+    guarded = ledger.guarded_balances()
+    assert {a: guarded.get(a, 0) for a in expected} == expected
+    assert len(ledger.recorder.select_line_keys()) == 1000
+    report = verify(services)
+    assert report.ok, report.violations[:5]
+    assert_invariants(services)
