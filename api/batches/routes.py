@@ -33,7 +33,7 @@ BODY_DOC: dict[str, Any] = {
         "description": "A header row, then one line per credit. Columns: `volunteer_id` or `member_no` (or "
         "`volunteer`, either), `points`, optional `minutes`, `line_key`, `memo` (Chinese headers too: "
         "志愿者ID, 会员号, 积分, 时长, 序号, 备注). UTF-8 with or without BOM, or GB18030. JSON lines: one object "
-        "per line with the same names. At most 100 000 lines.",
+        "per line with the same names. At most 1 000 000 lines (256 MB).",
         "content": {
             "text/csv": {"schema": {"type": "string"}},
             "application/x-ndjson": {"schema": {"type": "string"}},
