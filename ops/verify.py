@@ -110,6 +110,9 @@ class VerifyReport(LedgerTotals):
     log_end: int = 0
     positions: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # seconds by part: "pass" (the log read, hashed and replayed here), "postings" and
+    # "projection <name>" (compared in the server, beside the pass), "tables" (guard, keys, lots)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def verify(services: Services, *, catch_up_first: bool = True) -> VerifyReport:
@@ -128,12 +131,14 @@ def verify(services: Services, *, catch_up_first: bool = True) -> VerifyReport:
     end = ledger.max_notification_id()
     report.log_end = end
     postgres = services.db.is_postgres
-    beside = _Beside(lambda add: _in_the_server(services, end, add))
+    beside = _Beside(lambda add: _in_the_server(services, end, add, report.timings))
     replay = Replay(report.add, services.ledger.zone)
+    t0 = time.perf_counter()
     # SQLite: the pass compares the postings rows itself; PostgreSQL: the server does, beside it
     read_log(ledger, end, replay, report.add, None if postgres else lambda want, have: _check_postings(report.add, want, have),
              postgres=postgres)
     replay.finish()
+    report.timings["pass"] = time.perf_counter() - t0
     report.events = replay.events
     report.transactions = replay.transactions
     report.reversals = replay.reversals
@@ -142,9 +147,11 @@ def verify(services: Services, *, catch_up_first: bool = True) -> VerifyReport:
     report.points_held = replay.points_held()
     report.points_issued = replay.points_issued()
     report.points_redeemed = replay.points_redeemed()
+    t0 = time.perf_counter()
     _check_line_key_table(services, report, replay.line_keys)
     _check_balances(services, report, replay.accounts)
     _check_lots(services, report, replay.lots)
+    report.timings["tables"] = time.perf_counter() - t0
     report.positions = beside.join(report)
 
     if ledger.max_notification_id() != end:
@@ -156,10 +163,11 @@ def verify(services: Services, *, catch_up_first: bool = True) -> VerifyReport:
     return report
 
 
-def _in_the_server(services: Services, end: int, add: Callable[[int, str], None]) -> dict[str, int]:
+def _in_the_server(services: Services, end: int, add: Callable[[int, str], None], timings: dict[str, float]) -> dict[str, int]:
     """What the server compares while the pass runs: the postings table with the events (on
     PostgreSQL), then every projection with its rebuild."""
     ledger = services.ledger
+    t0 = time.perf_counter()
     if services.db.is_postgres:
         raw = RawLog(ledger, postgres=True)
         try:
@@ -170,7 +178,8 @@ def _in_the_server(services: Services, end: int, add: Callable[[int, str], None]
                                  lambda want, have: _check_postings(add, want, have))
         except psycopg.Error as e:
             add(2, f"the postings table could not be compared with the events: {e}")
-    return check_projections(ledger, services.db, services.followers, end, add)
+        timings["postings"] = time.perf_counter() - t0
+    return check_projections(ledger, services.db, services.followers, end, add, timings)
 
 
 class _Beside:
