@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -39,7 +39,7 @@ from eventsourcing.utils import get_topic
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from ledger import rules
+from ledger import positions, rules
 from ledger.batches.domain import Batch
 from ledger.batches.files import records
 from ledger.batches.rules import BATCH, Line, Refusal, paid_key, parse_line, refusal
@@ -211,12 +211,28 @@ class _Run:
             except (psycopg.errors.UniqueViolation, _Moved):
                 self.batch = self.service.get(batch.id)
                 continue
+            self._after_commit(posted)
             if self.service.on_chunk is not None:
-                self.service.on_chunk(batch.id, chunk_no, *posted)
+                self.service.on_chunk(batch.id, chunk_no, posted.accepted, posted.points, posted.codes)
             return batch
         raise AssertionError("unreachable")
 
-    def _post_locked(self, batch: Batch, chunk_no: int) -> tuple[int, int, list[str]]:
+    def _after_commit(self, posted: "_Posted") -> None:
+        """What the journal does after any save: read-your-writes learns where the chunk is in the
+        log (and whose accounts it credited, when they are few), and the observers of every save
+        see its events."""
+        accounts = [r[0] for r in self.conn.execute(self.q(
+            "SELECT DISTINCT account FROM {chunk} WHERE verdict IS NULL LIMIT %s"), (positions.MAX_ACCOUNTS + 1,))]
+        positions.note(posted.position, accounts)
+        recorder, mapper = self.ledger.recorder, self.ledger.mapper
+
+        def events() -> list[Any]:
+            stored = recorder.select_events(posted.transaction_id) if posted.transaction_id is not None else []
+            return [mapper.to_domain_event(e) for e in stored] + [posted.chunk_event]
+
+        self.ledger.journal.recorded_by_store(events)
+
+    def _post_locked(self, batch: Batch, chunk_no: int) -> "_Posted":
         c, size = self.conn, batch.chunk_lines
         lo, hi = chunk_no * size, (chunk_no + 1) * size
         for statement in self.lock:
@@ -255,17 +271,20 @@ class _Run:
         txn_id = LedgerTransaction.create_id(key) if accepted else None
         now = self.ledger.clock.now()
         batch.post_chunk(chunk_no, int(lines), int(accepted), int(points), int(minutes), sorted(refused), txn_id, now)
-        chunk_event = self.ledger.mapper.to_stored_event(batch.collect_events()[0])
+        domain_event = batch.collect_events()[0]
+        chunk_event = self.ledger.mapper.to_stored_event(domain_event)
         with c.pipeline():
             new = 1
             if txn_id is not None:
                 self._insert_transaction(batch, key, txn_id, now)
                 new = 2
-            c.execute(self.q("INSERT INTO {events} (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)"),
-                      (chunk_event.originator_id, chunk_event.originator_version, chunk_event.topic, chunk_event.state))
+            last = c.execute(self.q(
+                "INSERT INTO {events} (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s) RETURNING notification_id"
+            ), (chunk_event.originator_id, chunk_event.originator_version, chunk_event.topic, chunk_event.state))
             c.execute(self.q("NOTIFY {channel}"))
             c.execute(self.chain_append, (new, [now]))
-        return int(accepted), int(points), [r.code for r in refused]
+        position = last.fetchone()[0]  # type: ignore[index]
+        return _Posted(int(accepted), int(points), [r.code for r in refused], int(position), txn_id, domain_event)
 
     def _insert_transaction(self, batch: Batch, key: str, txn_id: UUID, at: datetime) -> None:
         """The chunk's ``Recorded`` event and the rows that index it, by the server."""
@@ -327,6 +346,15 @@ class _Run:
         head, mark, tail = raw.partition(POSTINGS_MARK)
         assert mark, "the transcoder wrote the postings otherwise"
         return head + b'"postings":[', b"]" + tail
+
+
+class _Posted(NamedTuple):
+    accepted: int
+    points: int
+    codes: list[str]  # the refusals' codes
+    position: int  # the notification id of the chunk's last event
+    transaction_id: UUID | None
+    chunk_event: Any  # the batch's ChunkPosted
 
 
 class _Moved(Exception):
