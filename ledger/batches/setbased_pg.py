@@ -208,7 +208,9 @@ class _Run:
             try:
                 with self.conn.transaction():
                     posted = self._post_locked(batch, chunk_no)
-            except (psycopg.errors.UniqueViolation, _Moved):
+            except (psycopg.errors.UniqueViolation, psycopg.errors.LockNotAvailable, _Moved):
+                # another runner, or the events table held past the lock timeout (the library's
+                # saves retry that too): load the batch as stored and decide the chunk again
                 self.batch = self.service.get(batch.id)
                 continue
             self._after_commit(posted)
