@@ -212,6 +212,17 @@ class _Work:
         return {e.originator_id for e in self.events}
 
 
+def _take(views: dict[str, View], accounts: Mapping[str, int], drawings: Sequence[Any]) -> None:
+    """A drawing decided on these views, taken out of them (the next decision draws after it)."""
+    drawn: dict[str, int] = defaultdict(int)
+    for d in drawings:
+        drawn[d.lot] += d.amount
+    for account in accounts:
+        view = views[account]
+        view.lots = [lot._replace(remaining=lot.remaining - drawn.get(lot.lot, 0)) for lot in view.lots]
+        view.lots = [lot for lot in view.lots if lot.remaining > 0]
+
+
 class Journal:
     """The point-movement path of one ledger. Each method's docstring lists what it raises."""
 
@@ -534,8 +545,15 @@ class Journal:
         if len(drawers) < 2:
             return set()
         views = self.views(sorted({a for _, r in drawers for a in r.lots.checks}))
+        shared: set[str] = set()
         for _, r in drawers:
             assert r.movement is not None
+            checks = r.lots.checks
+            current = not checks.keys() & shared and all(views[a].version == v for a, v in checks.items())
+            shared |= checks.keys()
+            if current and all(d.amount > 0 for d in r.lots.drawings):
+                _take(views, checks, r.lots.drawings)  # decided on these very lots: kept, and drawn from the view
+                continue
             fresh = self.transaction(r.movement, at=r.transaction.at, views=views)
             r.transaction, r.deltas, r.line_keys, r.rows, r.lots, r.dropped = (
                 fresh.transaction, fresh.deltas, fresh.line_keys, fresh.rows, fresh.lots, fresh.dropped,
