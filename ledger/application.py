@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -37,6 +39,10 @@ from ledger.journal import DEFAULT_ZONE, Journal, Movement, PostingResult, attem
 __all__ = ["ROLES", "REVERSAL", "IssuedToken", "Ledger", "PostingResult"]
 
 A = TypeVar("A")
+# A token revoked anywhere is refused by every process within this long; the revocation's answer
+# waits this long (and a little more) so that once it is answered, no process accepts the token.
+REVOCATION_SECONDS = 0.5
+_TOKENS_MAX = 200_000
 ROLES = ("admin", "organizer", "volunteer", "merchant")
 REVERSAL = "reversal"
 
@@ -49,6 +55,67 @@ class IssuedToken:
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class TokenCache:
+    """Active access tokens as loaded, kept per process: a token changes only when revoked.
+
+    Revocations are read from the log (its ``AccessToken.Revoked`` events after the last position
+    read) at most ``REVOCATION_SECONDS`` apart, before the cache answers: a lookup never uses a
+    cache whose last read of the log began longer ago than that. One thread reads at a time; the
+    others wait for it, so none answers from a cache that a read in progress would correct. A token
+    loaded while a read found revocations is used once, not kept (it may be one of them)."""
+
+    def __init__(self, ledger: "Ledger", seconds: float = REVOCATION_SECONDS) -> None:
+        self.ledger = ledger
+        self.seconds = seconds
+        self.tokens: dict[UUID, AccessToken] = {}
+        self._read_at = float("-inf")  # monotonic time the last completed read of the log began
+        self._after: int | None = None  # the log position revocations were read up to
+        self._found = 0  # revocations found so far (a load spanning a read that found some is not kept)
+        self._lock = threading.Lock()
+        self._topic = get_topic(AccessToken.Revoked)  # type: ignore[attr-defined]
+
+    def _fresh(self) -> None:
+        if time.monotonic() - self._read_at < self.seconds:
+            return
+        with self._lock:
+            began = time.monotonic()
+            if began - self._read_at < self.seconds:
+                return
+            head = self.ledger.max_notification_id()
+            if self._after is not None and head > self._after:
+                revoked = {
+                    n.originator_id
+                    for n in self.ledger.recorder.select_notifications(
+                        self._after, head - self._after, stop=head, topics=[self._topic], inclusive_of_start=False
+                    )
+                }
+                if revoked:
+                    self._found += 1
+                    for token_id in revoked:
+                        self.tokens.pop(token_id, None)  # type: ignore[arg-type]
+            self._after = head
+            self._read_at = began
+
+    def get(self, token_id: UUID) -> AccessToken:
+        """Raises NotFound."""
+        self._fresh()
+        token = self.tokens.get(token_id)
+        if token is not None:
+            return token
+        found = self._found
+        token = self.ledger.load(AccessToken, token_id, "token")
+        if token.active:
+            with self._lock:
+                if found == self._found:
+                    if len(self.tokens) >= _TOKENS_MAX:
+                        self.tokens.clear()
+                    self.tokens[token_id] = token
+        return token
+
+    def forget(self, token_id: UUID) -> None:
+        self.tokens.pop(token_id, None)
 
 
 class Ledger(Application[UUID]):
@@ -65,6 +132,7 @@ class Ledger(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         self.zone = zone
         self.journal = Journal(self, zone=zone)
+        self.tokens = TokenCache(self)
 
     def close(self) -> None:
         self.journal.close()
@@ -380,8 +448,9 @@ class Ledger(Application[UUID]):
         return IssuedToken(secret, token)
 
     def authenticate(self, secret: str) -> AccessToken:
-        """Raises NotFound (unknown secret), TokenRevoked."""
-        token: AccessToken = self.load(AccessToken, AccessToken.create_id(hash_secret(secret)), "token")
+        """From the per-process cache of active tokens (``TokenCache``: a revocation made anywhere
+        is seen within ``REVOCATION_SECONDS``). Raises NotFound (unknown secret), TokenRevoked."""
+        token = self.tokens.get(AccessToken.create_id(hash_secret(secret)))
         if not token.active:
             raise TokenRevoked("this token was revoked")
         return token
@@ -390,8 +459,16 @@ class Ledger(Application[UUID]):
         return self.load(AccessToken, token_id, "token")
 
     def revoke_token(self, token_id: UUID) -> AccessToken:
-        """Raises NotFound. Revoking twice is harmless."""
-        return self.update(lambda: self.get_token(token_id), lambda token: token.revoke(at=self.clock.now()))
+        """Raises NotFound. Revoking twice is harmless.
+
+        Answers once every process has seen the revocation (``REVOCATION_SECONDS``, a little more):
+        a request sent after the answer is refused by whichever process serves it."""
+        was_active = self.get_token(token_id).active
+        token = self.update(lambda: self.get_token(token_id), lambda token: token.revoke(at=self.clock.now()))
+        self.tokens.forget(token_id)
+        if was_active:
+            time.sleep(self.tokens.seconds + 0.05)  # wall time: the other processes' caches, not the domain's clock
+        return token
 
     def list_tokens(self) -> list[AccessToken]:
         issued = get_topic(AccessToken.Issued)  # type: ignore[attr-defined]
