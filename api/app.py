@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 
 from fastapi.staticfiles import StaticFiles
@@ -32,6 +33,11 @@ from api.tokens.routes import router as tokens
 from api.transactions.routes import router as transactions
 from api.units.routes import router as units
 from api.volunteers.routes import router as volunteers
+
+# Threads for the routes (plain ``def``): a scan or a redemption holds one while the journal's
+# committer saves it with the others waiting, so the group a save can share is at most this big
+# (anyio's default of 40 capped a group at 40 commands however many clients waited).
+ROUTE_THREADS = 200
 
 DESCRIPTION = """\
 道德银行 — points for community volunteering, on an append-only ledger.
@@ -76,4 +82,9 @@ def create_app(services: Services) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    def more_threads() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = ROUTE_THREADS
+
+    app.router.on_startup.append(more_threads)
     return app
