@@ -235,6 +235,91 @@ def _wrk_get(url: str, *, clients: int, threads: int, seconds: int) -> dict[str,
             "status_errors": non2xx, "socket_errors": 0}
 
 
+# ---------------------------------------------------------------- open loop: a fixed offered rate
+
+
+def open_loop(url: str, path: str, requests: list[tuple[str, bytes]], *, rate: float, seconds: float,
+              max_connections: int = 512) -> dict[str, Any]:
+    """POST ``requests`` ((bearer token, JSON body), each used once) at a fixed offered ``rate``
+    for ``seconds``, whether or not earlier answers came back (open loop: what a volunteer feels
+    at a busy event, not what a fixed set of clients can push). Latency is timed from when each
+    request was due, so waiting for a connection counts too (no coordinated omission). A plain
+    HTTP/1.1 client over asyncio keep-alive connections (at most ``max_connections``), lighter on
+    the shared machine than a general-purpose one. (``hey -q`` offers a rate too, but sends one
+    body with one token: a pay code is spent once and a volunteer checks in once.)
+
+    Returns offered and achieved rates, p50/p99/max in ms and errors (status ≥ 400 or failed)."""
+    import asyncio
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    host, port = u.hostname or "127.0.0.1", u.port or 80
+    n = min(len(requests), max(1, int(rate * seconds)))
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+
+    def wire(token: str, body: bytes) -> bytes:
+        return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        slots = asyncio.Semaphore(max_connections)
+        start = loop.time() + 0.2
+
+        async def one(i: int) -> None:
+            due = start + i / rate
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            data = wire(*requests[i])
+            async with slots:
+                try:
+                    reader, writer = idle.pop() if idle else await asyncio.open_connection(host, port)
+                    writer.write(data)
+                    status = int((await reader.readline()).split()[1])
+                    length = 0
+                    while (line := await reader.readline()) not in (b"\r\n", b""):
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    await reader.readexactly(length)
+                    idle.append((reader, writer))
+                except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
+                    errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
+                    return
+            latencies.append(loop.time() - due)
+            if status >= 400:
+                errors[str(status)] = errors.get(str(status), 0) + 1
+
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), timeout=seconds + 60)
+        elapsed = loop.time() - start
+        for _, writer in idle:
+            writer.close()
+        return elapsed
+
+    elapsed = asyncio.run(run())
+    lat = sorted(latencies)
+
+    def pct(q: float) -> float:
+        return round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 1) if lat else float("nan")
+
+    return {"requests": n, "seconds": elapsed, "offered/s": round(rate, 1), "answered": len(lat),
+            "p50 ms": pct(0.50), "p99 ms": pct(0.99), "max ms": round(1000 * lat[-1], 1) if lat else float("nan"),
+            "errors": sum(errors.values()), "error kinds": errors}
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def open_row(build: str, phase: str, r: dict[str, Any], ceiling: float) -> dict[str, Any]:
+    """A row of the open-loop table."""
+    return {"build": build, "phase": phase, "offered/s": r["offered/s"],
+            "% of ceiling": round(100 * r["offered/s"] / ceiling, 1) if ceiling else "-",
+            "answered/s": round(r["answered"] / r["seconds"], 1), "p50 ms": r["p50 ms"], "p99 ms": r["p99 ms"],
+            "max ms": r["max ms"], "errors": r["errors"], "error kinds": json.dumps(r["error kinds"]), "load": load_average()}
+
+
 def _recorded(url: str) -> tuple[int, int]:
     """(check-ins, activity credits) recorded in the store so far."""
     import psycopg
@@ -253,6 +338,22 @@ def _recorded(url: str) -> tuple[int, int]:
 # ---------------------------------------------------------------- the command
 
 
+OPEN_SHARES = (0.25, 0.5)  # offered rates of the open-loop phases, as shares of the ceiling's rate
+
+
+def show(title: str, rows: list[dict[str, Any]]) -> None:
+    """A second table on screen (its rows go in the JSON's meta)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in rows[0] if rows else []:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*[f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row.values()])
+    Console().print(table)
+
+
 def bench_scans(
     volunteers: Annotated[int, typer.Option(min=10, max=200_000, help="Volunteers seeded (more than one phase can scan).")] = 15000,
     clients: Annotated[int, typer.Option(min=1, max=1000, help="Concurrent HTTP connections.")] = 200,
@@ -261,14 +362,19 @@ def bench_scans(
     database_url: Annotated[str | None, typer.Option(help="A PostgreSQL database to use (else a throwaway cluster).")] = None,
     references: Annotated[bool, typer.Option(help="Also measure the ceiling and the straightforward build.")] = True,
     workers: Annotated[int, typer.Option(min=1, max=8, help="uvicorn worker processes (all three servers alike).")] = 1,
+    open_seconds: Annotated[int, typer.Option(min=0, max=60, help="Length of each open-loop phase (0: none).")] = 5,
+    open_rate: Annotated[float | None, typer.Option(min=1, help="The rate the open-loop shares are of, when the ceiling is not measured (--no-references).")] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write the JSON (default var/bench/).")] = None,
 ) -> None:
-    """Scans per second and p50/p99 over HTTP: ours beside the framework ceiling and the straightforward build."""
+    """Scans per second and p50/p99 over HTTP: ours beside the framework ceiling and the straightforward build;
+    then ours at fixed offered rates (25 % and 50 % of the ceiling's, open loop): p50/p99/max."""
     if shutil.which("wrk") is None:
         raise typer.BadParameter("wrk is needed (apt-get install -y wrk)")
     from ops.pgcluster import PgCluster
 
     results: list[dict[str, Any]] = []
+    opened: list[dict[str, Any]] = []
+    loads: dict[str, float] = {"start": load_average()}
     with ExitStack() as stack:
         if database_url is None:
             cluster = stack.enter_context(PgCluster())
@@ -277,15 +383,35 @@ def bench_scans(
         typer.echo(f"seeding {volunteers} volunteers with tokens …", err=True)
         seed = _seed(database_url, tmp / "var", volunteers)
         clock_file = tmp / "clock"
+        base = open_rate or 0.0  # what the open-loop shares are of
 
         if references:
             typer.echo(f"ceiling: trivial endpoint, {seconds} s …", err=True)
             server = Server("ops.bench.scans:trivial_app", {}, workers)
             try:
                 r = _wrk(server.url, tmp, seed["tokens"], "MB1.x", clients=clients, threads=threads, seconds=seconds)
+                results.append({"build": "ceiling: trivial endpoint", "phase": "-", **r, "load": load_average()})
+                base = r["requests"] / r["seconds"]
+                body = json.dumps({"code": "MB1.x"}).encode()
+                for share in OPEN_SHARES if open_seconds else ():
+                    typer.echo(f"ceiling: open loop at {share:.0%} of its rate, {open_seconds} s …", err=True)
+                    o = open_loop(server.url, "/v1/scans", [(t, body) for t in seed["tokens"]], rate=share * base, seconds=open_seconds)
+                    opened.append(open_row("ceiling: trivial endpoint", f"{share:.0%} of ceiling", o, base))
             finally:
                 server.stop()
-            results.append({"build": "ceiling: trivial endpoint", "phase": "-", **r})
+
+        # Volunteers kept apart for the open-loop phases (each scans once in, once out).
+        tokens = seed["tokens"]
+        reserved: dict[float, list[str]] = {}
+        if base and open_seconds:
+            for share in OPEN_SHARES:
+                n = int(share * base * open_seconds) + 1
+                if len(tokens) - n < 10:
+                    typer.echo("warning: too few volunteers for the open-loop phases (use more --volunteers)", err=True)
+                    reserved = {}
+                    tokens = seed["tokens"]
+                    break
+                reserved[share], tokens = tokens[-n:], tokens[:-n]
 
         for build, batching in (("ours", True), ("straightforward", False))[: 2 if references else 1]:
             env = {
@@ -302,11 +428,11 @@ def bench_scans(
                 import httpx
 
                 activity = str(seed["activities"][build])
-                tokens = seed["tokens"]
+                phase_tokens = tokens
                 if references and build == "ours":
                     typer.echo(f"this app's GET /healthz, {seconds} s …", err=True)
                     r = _wrk_get(server.url + "/healthz", clients=clients, threads=threads, seconds=seconds)
-                    results.append({"build": "this app: GET /healthz", "phase": "-", **r})
+                    results.append({"build": "this app: GET /healthz", "phase": "-", **r, "load": load_average()})
                 for phase, advance in (("check-in", 0), ("check-out", 2 * 3600)):
                     if advance:
                         later = datetime.fromisoformat(seed["now"]) + timedelta(seconds=advance)
@@ -317,16 +443,24 @@ def bench_scans(
                         headers={"Authorization": f"Bearer {ADMIN}"},
                     ).json()["code"]
                     typer.echo(f"{build}: {phase}, {seconds} s …", err=True)
-                    r = _wrk(server.url, tmp, tokens, code, clients=clients, threads=threads, seconds=seconds)
+                    r = _wrk(server.url, tmp, phase_tokens, code, clients=clients, threads=threads, seconds=seconds)
                     if r["wrapped"]:
                         typer.echo(f"warning: {build} {phase} ran out of volunteers (use more --volunteers)", err=True)
-                    results.append({"build": build, "phase": phase, **r})
+                    results.append({"build": build, "phase": phase, **r, "load": load_average()})
                     # Check out those who were sent to check in.
-                    tokens = [t for lo, hi in r["used"] for t in tokens[lo - 1 : hi]]
+                    phase_tokens = [t for lo, hi in r["used"] for t in phase_tokens[lo - 1 : hi]]
+                    if build != "ours":
+                        continue
+                    body = json.dumps({"code": code}).encode()
+                    for share, kept in reserved.items():
+                        typer.echo(f"{build}: {phase}, open loop at {share:.0%} of the ceiling's rate, {open_seconds} s …", err=True)
+                        o = open_loop(server.url, "/v1/scans", [(t, body) for t in kept], rate=share * base, seconds=open_seconds)
+                        opened.append(open_row(build, f"{phase} at {share:.0%}", o, base))
             finally:
                 server.stop()
             ins, outs = _recorded(database_url)
             typer.echo(f"{build}: recorded so far (all builds): {ins} check-ins, {outs} check-outs", err=True)
+    loads["end"] = load_average()
 
     ceiling = results[0]["requests"] / results[0]["seconds"] if references else 0.0
     plain = {r["phase"]: r["requests"] / r["seconds"] for r in results if r["build"] == "straightforward"}
@@ -339,6 +473,10 @@ def bench_scans(
             "errors": r["status_errors"] + r["socket_errors"],
             "% of ceiling": round(100 * rate / ceiling, 1) if ceiling else "-",
             "× straightforward": round(rate / plain[r["phase"]], 2) if r["phase"] in plain else "-",
+            "load": r["load"],
         })
+    if opened:
+        show("moralbank bench scans: open loop (fixed offered rate)", opened)
     emit("scans", rows, meta={"volunteers": volunteers, "clients": clients, "wrk_threads": threads,
-                              "server": f"uvicorn, {workers} worker(s)", "store": "postgresql"}, out=out)
+                              "server": f"uvicorn, {workers} worker(s)", "store": "postgresql", "load_average": loads,
+                              "open_loop": opened, "open_loop_base_rate": round(base, 1)}, out=out)
