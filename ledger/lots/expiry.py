@@ -23,6 +23,7 @@ from typing import Any
 
 from ledger import rules
 from ledger.accounts import Posting, expired_account
+from ledger.domain import LedgerTransaction
 from ledger.errors import ConcurrentChange
 from ledger.journal import Movement, attempts
 from ledger.lots import pg_expiry
@@ -112,12 +113,19 @@ def _in_sql(ledger: Any, due: list[Lot], day: date) -> list[int] | None:
     refused it (nothing was recorded: the journal's path takes the chunk)."""
     at = ledger.clock.now()
     try:
-        return [n for _, n in pg_expiry.expire_lots(
+        done = pg_expiry.expire_lots(
             ledger.recorder, [lot.lot for lot in due], due=day, at=at, day=lot_rules.today(at, ledger.zone), memo=MEMO,
-        )]
+        )
     except Exception:  # noqa: BLE001 - e.g. a lock timeout: the slower path decides and retries
         log.warning("set-based expiry of %d lot(s) failed; expiring them by the journal", len(due), exc_info=True)
         return None
+
+    def events() -> list[Any]:  # read back only when someone observes the journal's saves
+        ids = [LedgerTransaction.create_id(f"{EXPIRY}:{lot}") for lot, _ in done]
+        return [ledger.mapper.to_domain_event(e) for e in ledger.recorder.select_events_of(ids)]
+
+    ledger.journal.recorded_by_store(events)  # every movement stays visible to the journal's observers
+    return [n for _, n in done]
 
 
 def _by_journal(ledger: Any, due: list[Lot]) -> list[int]:

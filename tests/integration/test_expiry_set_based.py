@@ -96,3 +96,21 @@ def test_set_based_expiry_writes_what_the_journal_writes(services: Any, target: 
         svc.catch_up()
         report = verify(svc)
         assert report.ok, report.violations
+
+
+@pytest.mark.parametrize("store", ["postgres"])
+def test_the_journal_observers_see_set_based_expiries(services: Any, clock: Any) -> None:
+    from ledger.domain import LedgerTransaction
+
+    ledger = services.ledger
+    street = ledger.create_unit("青禾街道", "street", None)
+    ledger.set_expiry_policy(street.id, "months", 1)
+    vs = [ledger.register_volunteer(f"v{i}", street.id) for i in range(5)]
+    for i, v in enumerate(vs):
+        ledger.credit(f"c{i}", street.id, v.id, 3 + i)
+    seen: list[Any] = []
+    ledger.journal.on_save.append(lambda events: seen.extend(e for e in events if isinstance(e, LedgerTransaction.Recorded)))  # type: ignore[attr-defined]
+    clock.advance(days=40)
+    assert expire_due(ledger, set_based=True, chunk=2).lots == 5
+    assert sorted(e.key for e in seen) == sorted(e.key for e in (ledger.mapper.to_domain_event(n) for n in ledger.iter_notifications()) if getattr(e, "kind", "") == "expiry")
+    assert len(seen) == 5
