@@ -337,6 +337,11 @@ class Journal:
                     for lot, unit, amount in before["draws"]:
                         if lot in ends and lot_rules.is_expired(ends[lot].expires_on, at, self.zone):
                             lapsed.setdefault((destination, unit), []).append([lot, unit, amount])
+                elif before is not None and before["source"] == destination and before["destination"] == source:
+                    # gives back a debit of before lots (no drawing): such points never lapse and
+                    # their lot is funded by the volunteer's home unit (ledger.lots.legacy)
+                    unit = self._home_unit(destination) or issuing_unit_of(p, m.unit_id)
+                    p["opens"] = {"lot": lot_id(txn_id, seq), "unit": unit.hex, "expires_on": None}
                 else:
                     unit = issuing_unit_of(p, m.unit_id)
                     last = lot_rules.last_day(self.policy(unit), at, self.zone)
@@ -361,6 +366,10 @@ class Journal:
         for (volunteer, unit), draws in lapsed.items():
             out.append({"source": volunteer, "destination": expired_account(UUID(unit)), "amount": sum(d[2] for d in draws), "draws": draws})
         return out, checks, tails
+
+    def _home_unit(self, account: str) -> UUID | None:
+        get = getattr(self.store, "get_volunteer", None)
+        return get(UUID(hex=account.partition(":")[2])).unit_id if get is not None else None
 
     def _original_postings(self, transaction_id: UUID) -> list[dict[str, Any]]:
         try:

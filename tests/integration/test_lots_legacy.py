@@ -185,3 +185,17 @@ def test_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0 and "opened 1 lot(s) of before lots, 12 point(s)" in result.stderr, result.output
     result = runner.invoke(app, ["lots", "open-legacy"])
     assert result.exit_code == 0 and "opened 0 lot(s)" in result.stderr, result.output
+
+
+def test_reversing_a_redemption_of_before_lots_gives_a_lot_of_the_home_unit(services: Any, clock: Any) -> None:
+    from ledger.domain import LedgerTransaction
+
+    ledger = services.ledger
+    street, vs, shop = a_store_from_before_lots(ledger, clock)
+    open_legacy(ledger)
+    back = ledger.reverse(LedgerTransaction.create_id("old-pay:0")).transaction  # drew no lot: paid before lots
+    opened = back.postings_data[0]["opens"]
+    assert (opened["unit"], opened["expires_on"]) == (vs[0].unit_id.hex, None)  # not the shop's id
+    services.catch_up()
+    report = verify(services)
+    assert report.ok, report.violations
