@@ -3,12 +3,13 @@ tables holds what a rebuild up to that end would give, computed in SQL and compa
 
 Where the rows a rebuild would give come from, per projection (the first that applies):
 1. the projection module's own ``expected_rows(tx, end)`` (``ops.verify.expected_of``);
-2. on PostgreSQL, a SELECT over the postings table (``projections.expected_accounts`` for the
-   accounts: balances and entries, the projection's largest tables);
+2. on PostgreSQL, SELECTs: over the postings table for the accounts (balances and entries, the
+   projection's largest tables: ``projections.expected_accounts``), over the structure events'
+   JSON for the directory (``projections.expected_directory``);
 3. the projection rebuilt in temporary tables of the same read transaction by its own catch-up
    path (``projections.expected.shadowed``: set-based SQL over the postings table on PostgreSQL
-   for leaderboards and alliance statements; the structure events of directory and attendance
-   through the library's mapper, few rows of a long log).
+   for leaderboards and alliance statements; the structure events of attendance through the
+   library's mapper, few rows of a long log; on SQLite, every projection).
 
 On PostgreSQL a table is compared with its expected rows by ONE full join on the table's primary
 key (whole rows compared; the expected SELECT gives the table's columns and types), or EXCEPT ALL
@@ -34,6 +35,7 @@ from projections.base import Follower
 from projections.db import Database, Tx
 from projections.expected import shadowed
 from projections.expected_accounts import expected_sql as accounts_sql
+from projections.expected_directory import expected_sql as directory_sql
 from projections.rawlog import RawLog
 
 EXAMPLES = 3
@@ -42,7 +44,7 @@ PROJECTIONS = 5  # the invariant's number
 Expected = Callable[[Any, int], Mapping[str, "str | Iterable[Mapping[str, Any]]"]]
 Add = Callable[[int, str], None]
 
-IN_SQL = {"accounts": accounts_sql}  # PostgreSQL: projections whose expected rows are SELECTs
+IN_SQL = {"accounts": accounts_sql, "directory": directory_sql}  # PostgreSQL: projections whose expected rows are SELECTs
 
 
 def expected_of(projection: Any) -> Expected | None:

@@ -77,3 +77,25 @@ def test_a_damaged_projection_row_is_named(every: Any, damage: str, projection: 
     shown = str(row[column]) if damage != "extra" else str(_changed(row[renamed[0]]))
     named = [m for m in messages if m.lstrip().startswith(f"{table} has") or m.lstrip().startswith(f"{table} should have")]
     assert named and any(shown in m for m in named), messages
+
+
+def test_moves_verify_and_a_wrong_home_is_named(services: Any) -> None:
+    """Units and volunteers moved (twice): the rebuilt directory has each one's last place; a
+    volunteer shown at an old home is named."""
+    ledger = services.ledger
+    street = ledger.create_unit("青禾街道", "street", None)
+    east, west = (ledger.create_unit(name, "community", street.id) for name in ("东社区", "西社区"))
+    compound = ledger.create_unit("一号小区", "compound", east.id)
+    ledger.move_unit(compound.id, west.id)
+    lin = ledger.register_volunteer("林晓梅", compound.id, member_no="QH-9")
+    ledger.credit("moves:lin", street.id, lin.id, 12, minutes=30)
+    ledger.move_volunteer(lin.id, east.id)
+    ledger.move_volunteer(lin.id, west.id)
+    services.catch_up()
+    report = verify(services)
+    assert report.ok, report.violations
+    with services.db.transaction() as tx:
+        assert tx.execute("UPDATE volunteers SET unit_id = %s WHERE id = %s", (str(east.id), str(lin.id))) == 1
+    messages = [v.message for v in verify(services).violations]
+    assert any("projection directory: table volunteers differs" in m for m in messages), messages
+    assert any("volunteers should have" in m and str(west.id) in m for m in messages), messages
