@@ -268,12 +268,16 @@ def bench_redeem(
     lines: Annotated[int, typer.Option(min=10, help="Distinct pay codes prepared per build (caps a run's requests).")] = 40_000,
     references: Annotated[bool, typer.Option(help="Also run the ceiling and the straightforward build.")] = True,
     database_url: Annotated[str | None, typer.Option(help="A database to use (else a throwaway PostgreSQL cluster).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=8, help="uvicorn worker processes (every build alike).")] = 1,
+    open_seconds: Annotated[int, typer.Option(min=0, max=60, help="Length of each open-loop phase (0: none).")] = 5,
+    open_rate: Annotated[float | None, typer.Option(min=1, help="The rate the open-loop shares are of, when the ceiling is not measured (--no-references).")] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write the JSON (default var/bench/).")] = None,
 ) -> None:
-    """Redemptions per second and p50/p99: ours beside the framework ceiling and the straightforward build."""
+    """Redemptions per second and p50/p99: ours beside the framework ceiling and the straightforward build;
+    then the ceiling and ours at fixed offered rates (25 % and 50 % of the ceiling's, open loop): p50/p99/max."""
     if shutil.which("wrk") is None:
         raise typer.BadParameter("wrk is needed (apt-get install -y wrk)")
-    from ops.bench.scans import Server
+    from ops.bench.scans import OPEN_SHARES, Server, load_average, open_loop, open_row, show
     from ops.pgcluster import PgCluster
     from ops.settings import Settings
     from ops.verify import verify
@@ -281,6 +285,8 @@ def bench_redeem(
 
     rng = random.Random(6)
     results: list[dict[str, Any]] = []
+    opened: list[dict[str, Any]] = []
+    loads: dict[str, float] = {"start": load_average()}
     checks: dict[str, Any] = {}
     with ExitStack() as stack:
         if database_url is None:
@@ -301,16 +307,29 @@ def bench_redeem(
         if references:
             builds = [("ceiling: trivial FastAPI endpoint", "ops.bench.redeem:trivial_app"), *builds,
                       ("straightforward: wallet aggregate", "ops.bench.redeem:straightforward_app")]
+        base = open_rate or 0.0  # what the open-loop shares are of
         for build, factory in builds:
             path = tmp / "lines.txt"
             _lines(path, seed, lines, rng)
             typer.echo(f"{build}: {seconds} s, {clients} clients …", err=True)
-            server = Server(factory, env)
+            server = Server(factory, env, workers)
             try:
                 r = _wrk(server.url, tmp, path, clients=clients, threads=threads, seconds=seconds)
+                results.append({"build": build, **r, "load": load_average()})
+                if build.startswith("ceiling"):
+                    base = r["requests"] / r["seconds"]
+                if build.startswith("straightforward") or not base:
+                    continue
+                for share in OPEN_SHARES if open_seconds else ():
+                    n = int(share * base * open_seconds) + 1
+                    fresh = tmp / "open.txt"
+                    _lines(fresh, seed, n, rng)  # pay codes of their own, each spent once
+                    requests = [(t, b.encode()) for t, b in (x.split("\t", 1) for x in fresh.read_text().splitlines())]
+                    typer.echo(f"{build}: open loop at {share:.0%} of the ceiling's rate, {open_seconds} s …", err=True)
+                    o = open_loop(server.url, "/v1/redemptions", requests, rate=share * base, seconds=open_seconds)
+                    opened.append(open_row(build, f"{share:.0%} of ceiling", o, base))
             finally:
                 server.stop()
-            results.append({"build": build, **r})
 
         checks["redemptions_recorded"] = _count(
             database_url, "SELECT count(*) AS n FROM " + ("moralbank_events" if database_url.startswith("postgres") else "stored_events")
@@ -335,10 +354,15 @@ def bench_redeem(
             "errors": r["status_errors"] + r["socket_errors"],
             "% of ceiling": round(100 * rate / (ceiling["requests"] / ceiling["seconds"]), 1) if ceiling else "-",
             "× straightforward": round(rate / (plain["requests"] / plain["seconds"]), 2) if plain else "-",
+            "load": r["load"],
         })
+    loads["end"] = load_average()
+    if opened:
+        show("moralbank bench redeem: open loop (fixed offered rate)", opened)
     ours = next(r for r in results if r["build"] == "ours")
     ok_ours = ours["requests"] - ours["status_errors"]
     typer.echo(f"ours: {ok_ours} answered 201, {checks['redemptions_recorded']} redemptions recorded; verify ok: {checks['verify_ok']}", err=True)
     emit("redeem", rows, meta={"cold_volunteers": volunteers, "hot_volunteers": hot, "clients": clients, "wrk_threads": threads,
-                               "server": "uvicorn, 1 worker", "store": "postgresql" if database_url.startswith("postgres") else "sqlite",
-                               "half_on_hot": True, **checks}, out=out)
+                               "server": f"uvicorn, {workers} worker(s)", "store": "postgresql" if database_url.startswith("postgres") else "sqlite",
+                               "half_on_hot": True, "load_average": loads, "open_loop": opened, "open_loop_base_rate": round(base, 1),
+                               **checks}, out=out)
