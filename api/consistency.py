@@ -16,15 +16,17 @@ principal waits (bounded) until the projections it reads have applied it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import queue
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 from starlette.datastructures import MutableHeaders
 
 from ledger import positions
@@ -97,6 +99,10 @@ class Consistency:
         self.max_poll = max_poll
         self.head: Callable[[], int] = lambda: 1 << 62  # the log's end (set by create_app)
         self._ready = False
+        # Positions to keep, written by one thread, many requests' at once (``keep``).
+        self._queue: queue.Queue[tuple[Sequence[str], int, asyncio.AbstractEventLoop, asyncio.Future[None]] | None] = queue.Queue()
+        self._keeper: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def setup(self) -> None:
         """Create the positions table. A server may start while its store is down (``/readyz``
@@ -119,16 +125,72 @@ class Consistency:
 
     def remember(self, subjects: Sequence[str], position: int) -> None:
         """Keep ``position`` as these subjects' last write (never moving one back)."""
+        if subjects:
+            self._upsert({s: position for s in subjects})
+
+    async def keep(self, subjects: Sequence[str], position: int) -> None:
+        """``remember``, shared: the rows of every request answering meanwhile go to the store in
+        one statement and one commit, by one thread (requests paying at one till, or of one busy
+        volunteer, each upserting the same row in a transaction of its own, waited for each other's
+        row lock and commit). Returns once kept; raises what the store raised."""
         if not subjects:
             return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._start()
+        self._queue.put((subjects, position, loop, done))
+        await done
+
+    def _start(self) -> None:
+        if self._keeper is None:
+            with self._lock:
+                if self._keeper is None:
+                    self._keeper = threading.Thread(target=self._keep_loop, name="read-positions", daemon=True)
+                    self._keeper.start()
+
+    def _keep_loop(self) -> None:
+        while (first := self._queue.get()) is not None:
+            waiting = [first]
+            while len(waiting) < 1000:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                waiting.append(more)
+            merged: dict[str, int] = {}
+            for subjects, position, _, _ in waiting:
+                for subject in subjects:
+                    merged[subject] = max(position, merged.get(subject, 0))
+            error: BaseException | None = None
+            try:
+                self._upsert(merged)
+            except Exception as e:  # noqa: BLE001 - handed to each waiting request
+                error = e
+            for _, _, loop, done in waiting:
+                try:
+                    loop.call_soon_threadsafe(_settle, done, error)
+                except RuntimeError:  # that request's loop is closed: nobody waits
+                    pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self._keeper is not None:
+                self._queue.put(None)
+                self._keeper.join(timeout=5)
+                self._keeper = None
+
+    def _upsert(self, positions_by_subject: dict[str, int]) -> None:
         self._ensure()
-        rows = sorted(set(subjects))  # one order for every writer: no deadlock between two
+        rows = sorted(positions_by_subject.items())  # one order for every writer: no deadlock between two
         values = ", ".join(["(%s, %s)"] * len(rows))
         with self.db.transaction() as tx:
             tx.execute(
                 f"INSERT INTO {TABLE} (subject, position) VALUES {values} ON CONFLICT (subject) DO UPDATE "
                 f"SET position = excluded.position WHERE {TABLE}.position < excluded.position",
-                [v for s in rows for v in (s, position)],
+                [v for row in rows for v in row],
             )
 
     def last_write(self, subjects: Sequence[str]) -> int:
@@ -162,6 +224,15 @@ class Consistency:
             pause = min(self.max_poll, pause * 1.5)
             applied = self.applied(projections)
         return applied, False
+
+
+def _settle(done: "asyncio.Future[None]", error: BaseException | None) -> None:
+    if done.cancelled():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 def position_of(header: str | None) -> int | None:
@@ -227,7 +298,7 @@ class ConsistencyMiddleware:
         if 200 <= message["status"] < 300 and written.position:
             subjects = sorted(seen.subjects | written.accounts)
             try:
-                await anyio.to_thread.run_sync(self.consistency.remember, subjects, written.position)
+                await self.consistency.keep(subjects, written.position)
             except Exception:  # the write is recorded: answer it; the client still has the header
                 log.warning("could not keep the write position of %s", subjects, exc_info=True)
             headers[LOG_POSITION] = str(written.position)
