@@ -378,6 +378,7 @@ def verify(
         return
     with services_for() as svc:
         report = run_verify(svc, catch_up_first=catch_up_first)
+        _remember_verify(svc, report)
     summary = Table("what", "count", title="moralbank verify")
     for label, value in [
         *report.figures(),
@@ -399,6 +400,13 @@ def verify(
     if len(report.violations) > max_shown:
         out.print(f"… and {len(report.violations) - max_shown} more", highlight=False)
     raise typer.Exit(1)
+
+
+def _remember_verify(svc: Any, report: Any) -> None:
+    """Keep the run's outcome: yearly reports say when the store was last verified, up to where."""
+    from projections import verifications
+
+    verifications.record(svc.db, svc.clock.now(), report.log_end, report.ok, len(report.violations))
 
 
 def _verify_file(file: Path, max_shown: int) -> None:
@@ -524,6 +532,7 @@ def report(
             from ops.verify import verify as verify_store
 
             result = verify_store(svc, catch_up_first=False)
+            _remember_verify(svc, result)
             verified = ("passed", "") if result.ok else ("failed", f"{len(result.violations)} violation(s)")
         now = svc.clock.now()
         the_year = year or now.astimezone(svc.settings.zone).year

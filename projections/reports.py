@@ -34,6 +34,7 @@ from ledger.codec import utc_text
 from ledger.postings import TABLE as SQLITE_POSTINGS
 from projections import boards
 from projections import directory_queries as dq
+from projections import verifications
 from projections.db import Tx
 from projections.leaderboards import queries as lb
 from projections.leaderboards.tables import DEPTH, period_code, select_in
@@ -202,6 +203,15 @@ class YearReport:
         for a, row in zip(self.activities_by_unit, out["activities_by_unit"], strict=True):
             row["total"] = a.total
         return out
+
+
+def _last_verification(tx: Tx, zone: ZoneInfo) -> tuple[str, str]:
+    """(status, detail) of the store's last ``moralbank verify``: when it ran and up to which event."""
+    run = verifications.last(tx)
+    if run is None:
+        return "not_verified", ""
+    detail = f"{run.at.astimezone(zone):%Y-%m-%d %H:%M} · #{run.log_end:,}"
+    return ("passed", detail) if run.ok else ("failed", f"{detail} · {run.violations}")
 
 
 # ---------------------------------------------------------------- the year's bounds
@@ -483,7 +493,7 @@ def year_report(
     last_day = min(yend - timedelta(days=1), today)
     root = chain.daily_roots(recorder, last_day, last_day, zone)[0]
     start, end = chain.day_bounds(ystart, zone)[0], chain.day_bounds(last_day, zone)[1]
-    status, detail = verified if verified is not None else ("not_verified", "")
+    status, detail = verified if verified is not None else _last_verification(tx, zone)
     integrity = Integrity(
         day=last_day.isoformat(), root=root.root.hex(), last_notification_id=root.last_notification_id,
         events_in_year=recorder.count_chain_between(start, end), verified=status, verify_detail=detail,

@@ -83,3 +83,14 @@ def test_bad_arguments_are_refused(store: dict[str, str], tmp_path: Path, args: 
     assert result.exit_code != 0 and (code is None or result.exit_code == code), result.output
     assert says in result.output
     assert not list(tmp_path.glob("report-*.pdf"))
+
+
+def test_a_report_says_when_the_store_was_last_verified(store: dict[str, str], tmp_path: Path) -> None:
+    year = datetime.now(ZoneInfo("Asia/Shanghai")).year
+    verified = invoke("verify")
+    assert verified.exit_code == 0, verified.output
+    result = invoke("report", "--unit", store["street"], "--year", str(year), "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    integrity = json.loads((tmp_path / f"report-{year}-{store['street']}-zh.json").read_text(encoding="utf-8"))["integrity"]
+    assert integrity["verified"] == "passed"
+    assert integrity["verify_detail"].startswith(f"{year}-") and f"#{integrity['last_notification_id']:,}" in integrity["verify_detail"]
