@@ -121,9 +121,10 @@ def bench_expiry(
     volunteers: Annotated[int, typer.Option(min=10, help="Volunteers holding them.")] = 10_000,
     chunk: Annotated[int, typer.Option(min=1, max=5000, help="Lots per database call of the set-based run.")] = 100,
     journal_lots: Annotated[
-        int, typer.Option(min=0, help="Lots expired first by the journal's path (the build before, on a sample of the same store).")
+        int, typer.Option(min=0, help="Lots expired by the journal's path (the build before, on a sample of the same store, in rounds).")
     ] = 20_000,
     journal_chunk: Annotated[int, typer.Option(min=1, max=5000, help="Lots per store transaction of the journal's path.")] = 50,
+    rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds of both paths, in turn (a shared machine's load falls on both).")] = 4,
     database_url: Annotated[str | None, typer.Option(help="A PostgreSQL database to use (else a throwaway cluster).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Where to write the JSON (default var/bench/).")] = None,
 ) -> None:
@@ -184,25 +185,39 @@ def bench_expiry(
         update_rate = updated / update_s
         update_load = _load()
 
-        runs: list[tuple[str, Any, float, list[float], int, float, list[float]]] = []
-        for what, kwargs in (
-            (f"journal's path (before): {journal_chunk} lots per store transaction, first {journal_lots} due lots",
-             {"set_based": False, "chunk": journal_chunk, "max_lots": journal_lots}),
-            (f"set-based (after): {chunk} lots per database call, the rest", {"set_based": True, "chunk": chunk}),
-        ):
-            if kwargs.get("max_lots") == 0:
-                continue
-            pg_expiry.TIMINGS = calls = []  # (lock wait, call, commit) per database call of the set-based run
-            busy = Redeemer(ledger, ids)
-            busy.start()
-            t0 = time.perf_counter()
-            try:
-                report = expire_due(ledger, **kwargs)
-            finally:
-                pg_expiry.TIMINGS = None
-            run_s = time.perf_counter() - t0
-            busy_times = busy.stop()
-            runs.append((what, report, run_s, busy_times, busy.errors, _load(), calls))
+        # Rounds: the journal's path on journal_lots / rounds lots, then the set-based path on its share
+        # of the rest, again and again, so a change of the machine's load falls on both alike.
+        set_share = max(1, (lots - journal_lots) // rounds)
+        plans = [
+            ("journal", f"journal's path (before): {journal_chunk} lots per store transaction, {journal_lots} due lots "
+                        f"in {rounds} round(s)", {"set_based": False, "chunk": journal_chunk}, journal_lots // rounds),
+            ("sql", f"set-based (after): {chunk} lots per database call, the rest in {rounds} round(s)",
+             {"set_based": True, "chunk": chunk}, set_share),
+        ]
+        totals: dict[str, list[Any]] = {key: [what, 0, 0, 0.0, [], 0, [], []] for key, what, _kw, _n in plans}
+        for r in range(rounds):
+            for key, _what, kwargs, share in plans:
+                if share == 0:
+                    continue
+                last = r == rounds - 1 and key == "sql"
+                pg_expiry.TIMINGS = calls = []  # (lock wait, call, commit) per database call of the set-based run
+                busy = Redeemer(ledger, ids)
+                busy.start()
+                t0 = time.perf_counter()
+                try:
+                    report = expire_due(ledger, **kwargs, max_lots=None if last else share)
+                finally:
+                    pg_expiry.TIMINGS = None
+                t = totals[key]
+                t[3] += time.perf_counter() - t0
+                t[4] += busy.stop()
+                t[1] += report.lots
+                t[2] += report.points
+                t[5] += busy.errors
+                t[6] += calls
+                t[7].append(_load())
+        runs = [(t[0], t[1], t[2], t[3], t[4], t[5], round(statistics.fmean(t[7]), 2) if t[7] else None, t[6])
+                for t in totals.values() if t[1]]
         loads["end"] = _load()
 
     rows = [
@@ -210,10 +225,10 @@ def bench_expiry(
              lots_per_s=round(update_rate, 1), pct_of_update=100.0, load_1m=update_load),
         _redemption_row("redemptions, no run (idle)", idle_times, idle.errors, idle_load),
     ]
-    for what, report, run_s, busy_times, errors, load, calls in runs:
-        rate = report.lots / run_s if run_s else 0.0
+    for what, expired, _points, run_s, busy_times, errors, load, calls in runs:
+        rate = expired / run_s if run_s else 0.0
         held = [call + commit for _wait, call, commit in calls]  # the events table's lock is held from the call to the commit
-        rows.append(_row(what, lots=report.lots, seconds=round(run_s, 2), lots_per_s=round(rate, 1),
+        rows.append(_row(what, lots=expired, seconds=round(run_s, 2), lots_per_s=round(rate, 1),
                          pct_of_update=round(100 * rate / update_rate, 2), load_1m=load,
                          lock_held_p99_ms=_ms(held, 0.99) if held else None, lock_held_max_ms=_ms(held, 1.0) if held else None))
         rows.append(_redemption_row("  redemptions during it", busy_times, errors, load))
@@ -221,9 +236,9 @@ def bench_expiry(
         "lots": lots, "volunteers": volunteers, "chunk": chunk, "journal_chunk": journal_chunk, "journal_lots": journal_lots,
         "fill_seconds": round(filled, 1), "load_1m": loads, "legacy_check_seconds": round(legacy_s, 3),
         "legacy_lots_opened": legacy.volunteers,
-        "points_expired": sum(r[1].points for r in runs),
+        "points_expired": sum(r[2] for r in runs), "rounds": rounds,
         "set_based_calls_ms": {
             part: {"p50": _ms(values, 0.5), "p99": _ms(values, 0.99), "max": _ms(values, 1.0)}
-            for part, values in zip(("lock_wait", "call", "commit"), zip(*runs[-1][6], strict=True), strict=True)
-        } if runs and runs[-1][6] else None,
+            for part, values in zip(("lock_wait", "call", "commit"), zip(*runs[-1][7], strict=True), strict=True)
+        } if runs and runs[-1][7] else None,
     }, out=json_out)
