@@ -18,6 +18,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from ledger import codes
+from ledger.codes import CodeExpired
 from ledger import rules as ledger_rules
 from ledger.accounts import Posting, merchant_account, volunteer_account
 from ledger.application import IssuedToken, Ledger
@@ -186,13 +187,6 @@ class Alliance:
         code = codes.sign(self.key, codes.PAY, rules.pay_code_fields(volunteer_id, nonce, expires))
         return PayCode(code, volunteer_id, datetime.fromtimestamp(expires, tz=now.tzinfo))
 
-    def read_pay_code(self, code: object) -> rules.PayCodeClaims:
-        """Raises CodeInvalid, CodeExpired."""
-        _, fields = codes.read(self.key, code, kind=codes.PAY)
-        claims = rules.parse_pay_code(fields)
-        rules.check_not_expired(claims.expires, self.clock.now())
-        return claims
-
     # ---------------------------------------------------------------- redemptions
 
     def redeem(
@@ -214,7 +208,17 @@ class Alliance:
         NotYourOffer, OfferUnavailable, LimitReached, InvalidAmount, InvalidRequest,
         InsufficientPoints, ConcurrencyExhausted.
         """
-        claims = self.read_pay_code(pay_code)
+        _, fields = codes.read(self.key, pay_code, kind=codes.PAY)
+        claims = rules.parse_pay_code(fields)
+        try:
+            rules.check_not_expired(claims.expires, self.clock.now())
+        except CodeExpired:
+            # The till sends its request again (same Idempotency-Key) after its answer was lost,
+            # maybe past the code's minute: the payment made while the code was valid answers.
+            prior = self.ledger.find(Redemption, Redemption.create_id(rules.redemption_key(claims.nonce))) if replay_allowed else None
+            if prior is None or prior.actor != actor:
+                raise
+            return self._replayed(prior, _fingerprint(merchant_id, points, offer_id), actor, replay_allowed)
         return self._spend(
             rules.redemption_key(claims.nonce), merchant_id, claims.volunteer_id, points, offer_id,
             via=VIA_PAY_CODE, code_expires=claims.expires, actor=actor, replay_allowed=replay_allowed,
@@ -330,7 +334,7 @@ class Alliance:
         if merchant.suspended:
             raise MerchantSuspended("this merchant is suspended", merchant_id=str(merchant_id))
         redemption_id = Redemption.create_id(key)
-        fingerprint = ledger_rules.fingerprint(["redeem", str(merchant_id), points, str(offer_id) if offer_id else None])
+        fingerprint = _fingerprint(merchant_id, points, offer_id)
         for attempt in attempts("redemptions"):
             # A points-only first attempt skips the look-up: a used code conflicts in the save.
             looked = attempt or offer_id is not None or hold is not None  # a hold could refuse a replay
@@ -459,3 +463,8 @@ class Alliance:
         if redemption.code_expires is None:
             return None
         return datetime.fromtimestamp(redemption.code_expires, tz=self.clock.now().tzinfo)
+
+
+def _fingerprint(merchant_id: UUID, points: int | None, offer_id: UUID | None) -> str:
+    """What one redemption request asked for: the same Idempotency-Key must ask for the same."""
+    return ledger_rules.fingerprint(["redeem", str(merchant_id), points, str(offer_id) if offer_id else None])

@@ -108,6 +108,16 @@ def test_redeem_refuse_reverse_and_settle(town: Any) -> None:
     two = c.post("/v1/redemptions", json={"pay_code": again, "points": 3}, headers={**other["h"], **k})
     assert one.status_code == two.status_code == 201 and two.headers["Idempotent-Replayed"] == "true"
     assert one.json()["id"] == two.json()["id"]
+    # ... also when the retry comes after the code's minute (the first answer was lost): the
+    # payment was made while the code was valid; another till, a changed body or no key: expired
+    clock.advance(61)
+    late_retry = c.post("/v1/redemptions", json={"pay_code": again, "points": 3}, headers={**other["h"], **k})
+    assert late_retry.status_code == 201 and late_retry.headers["Idempotent-Replayed"] == "true"
+    assert late_retry.json()["id"] == one.json()["id"]
+    for body, headers in (({"pay_code": again, "points": 3}, other["h"]), ({"pay_code": again, "points": 3}, {**shop["h"], **k})):
+        assert c.post("/v1/redemptions", json=body, headers=headers).json()["code"] == "code_expired"
+    changed = c.post("/v1/redemptions", json={"pay_code": again, "points": 4}, headers={**other["h"], **k})
+    assert changed.status_code == 409 and changed.json()["code"] == "idempotency_conflict", changed.text
 
     # reversal: by the merchant that took it, once; never by another merchant; never of a reversal
     assert c.post(f"/v1/redemptions/{first['id']}/reversal", json={"reason": "x"}, headers=other["h"]).json()["code"] == "not_found"
