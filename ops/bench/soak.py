@@ -42,6 +42,7 @@ SECRET_KEY = "bench-soak-signing-key-0123456789"
 ADMIN = "mb_a_soak_admin_0123456789abcdef"
 MIX = {"read": 30, "scan": 25, "redeem": 22, "credit": 10, "reverse": 6, "batch": 2, "board": 5}
 GIVE_UP_SECONDS = 180.0  # one operation's retries: longer than any restart
+CODE_SECONDS = 20.0  # an activity's code is shown afresh every 30 s; the scanner re-reads it after this
 
 
 # ---------------------------------------------------------------- the processes
@@ -163,7 +164,7 @@ class Load:
         self.scan_at = [0] * len(seed["volunteers"])  # per volunteer: scans made (2 per activity)
         self.busy: set[int] = set()  # volunteers with an operation in flight (a scan's order matters)
         self.batches: list[tuple[str, int]] = []  # (batch id, lines) answered 2xx
-        self.codes: dict[str, str] = {}
+        self.codes: dict[str, tuple[str, float]] = {}  # per activity: its code and when it was fetched
         self.kinds = list(MIX)
         self.weights = [MIX[k] for k in self.kinds]
         self.rng_seed = rng_seed
@@ -298,14 +299,16 @@ class Load:
             self._done(i)
 
     def _activity_code(self, http: Any, activity: str) -> str:
+        """The activity's code as its screen shows it now: codes rotate every 30 s, so one fetched
+        more than 20 s ago is fetched again."""
         with self.lock:
-            code = self.codes.get(activity)
-        if code is None:
+            code, fetched = self.codes.get(activity, ("", 0.0))
+        if time.monotonic() - fetched > CODE_SECONDS:
             status, out, _ = self._send(http, "scan", "GET", f"/v1/activities/{activity}/qr",
                                         params={"format": "json"}, headers=self._bearer(ADMIN))
             code = str(out.get("code")) if status == 200 else "unavailable"
             with self.lock:
-                self.codes[activity] = code
+                self.codes[activity] = (code, time.monotonic())
         return code
 
     def _batch(self, http: Any, rng: random.Random) -> Outcome:
