@@ -2,7 +2,7 @@
 # What `make test` needs from the system, installed with apt-get on a fresh Debian
 # machine: the PostgreSQL 15 server binaries (the suite starts throwaway clusters),
 # Chromium (page tests), a CJK font (cards, reports), poppler-utils (PDF → PNG in
-# tests), wrk and hey (bench smoke tests). Idempotent: installs only what is missing.
+# tests), wrk (bench smoke tests). Idempotent: installs only what is missing.
 # As root it installs; otherwise it prints the one command to run and fails.
 set -euo pipefail
 
@@ -35,7 +35,6 @@ command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
 have_pkg fonts-wqy-microhei || pkgs+=(fonts-wqy-microhei)
 command -v pdftoppm >/dev/null 2>&1 || pkgs+=(poppler-utils)
 command -v wrk >/dev/null 2>&1 || pkgs+=(wrk)
-command -v hey >/dev/null 2>&1 || pkgs+=(hey)
 have_python || pkgs+=(python3 python3-venv)
 need_user=0
 id postgres >/dev/null 2>&1 || need_user=1
