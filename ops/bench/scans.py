@@ -303,7 +303,12 @@ def open_loop(url: str, path: str, requests: list[tuple[str, bytes]], *, rate: f
             writer.close()
         return elapsed
 
-    elapsed = asyncio.run(run())
+    # A loop of its own in a thread of its own: the caller's thread may already run one (a test
+    # process that drove a browser before), and asyncio.run refuses to nest.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="open-loop") as own:
+        elapsed = own.submit(asyncio.run, run()).result()
     lat = sorted(latencies)
 
     def pct(q: float) -> float:
