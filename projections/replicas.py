@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,40 +74,29 @@ class Standbys:
     def connection(self, route: ReadRoute, applied_position: Any) -> Iterator[Any]:
         """A connection of a standby that has applied ``route.floor`` of ``route.projections``, or
         None (the caller reads the primary). Failures before the read starts fall back silently."""
-        chosen: tuple[Standby, Any, Any] | None = None
         start = next(self._turn)
         now = time.monotonic()
         for i in range(len(self.members)):
             standby = self.members[(start + i) % len(self.members)]
             if standby.down_until > now:
                 continue
-            holder = standby.pool.connection(timeout=CONNECT_TIMEOUT_SECONDS)
+            held = ExitStack()
             try:
-                conn = holder.__enter__()
-                if not self._caught_up(standby, conn, route, applied_position):
-                    holder.__exit__(None, None, None)
-                    continue
+                conn = held.enter_context(standby.pool.connection(timeout=CONNECT_TIMEOUT_SECONDS))
+                caught_up = self._caught_up(standby, conn, route, applied_position)
             except (psycopg.Error, PoolTimeout) as e:
                 standby.down_until = time.monotonic() + RETRY_SECONDS
                 log.warning("standby %s unavailable, reading the primary for %.0f s: %s", standby.name, RETRY_SECONDS, e)
-                try:
-                    holder.__exit__(type(e), e, e.__traceback__)
-                except Exception:  # noqa: BLE001 - the connection is gone either way
-                    pass
+                with suppress(Exception):  # the connection is gone either way
+                    held.close()
                 continue
-            chosen = (standby, holder, conn)
-            break
-        if chosen is None:
-            yield None
+            if not caught_up:
+                held.close()
+                continue
+            with held:
+                yield conn
             return
-        _, holder, conn = chosen
-        try:
-            yield conn
-        except BaseException as e:
-            holder.__exit__(type(e), e, e.__traceback__)
-            raise
-        else:
-            holder.__exit__(None, None, None)
+        yield None
 
     @staticmethod
     def _caught_up(standby: Standby, conn: Any, route: ReadRoute, applied_position: Any) -> bool:
