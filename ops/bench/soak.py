@@ -191,7 +191,7 @@ class Load:
 
     # -- one try at a time, retried until definite
 
-    def _send(self, http: Any, kind: str, method: str, path: str, **kw: Any) -> tuple[int, Any, int]:
+    def _send(self, http: Any, method: str, path: str, **kw: Any) -> tuple[int, Any, int]:
         """(status, body, retries): sent again, the same request, on no answer or a 5xx."""
         import httpx
 
@@ -237,20 +237,20 @@ class Load:
     # -- the operations
 
     def _read(self, http: Any, rng: random.Random) -> Outcome:
-        _, v = self._volunteer(rng)
-        self._done(_)
-        status, body, attempts = self._send(http, "read", "GET", "/v1/me/account", headers=self._bearer(v["token"]))
+        i, v = self._volunteer(rng)
+        self._done(i)  # a read does not depend on the order of the volunteer's operations
+        status, body, attempts = self._send(http, "GET", "/v1/me/account", headers=self._bearer(v["token"]))
         return self._outcome("read", status, body, attempts)
 
     def _board(self, http: Any, rng: random.Random) -> Outcome:
-        status, body, attempts = self._send(http, "board", "GET", "/v1/leaderboards", params={"unit_id": self.seed["street"]})
+        status, body, attempts = self._send(http, "GET", "/v1/leaderboards", params={"unit_id": self.seed["street"]})
         return self._outcome("board", status, body, attempts)
 
     def _credit(self, http: Any, rng: random.Random) -> Outcome:
         i, v = self._volunteer(rng)
         try:
             body = {"volunteer_id": v["id"], "unit_id": self.seed["street"], "points": rng.randint(1, 20), "minutes": 30}
-            status, out, attempts = self._send(http, "credit", "POST", "/v1/credits", json=body,
+            status, out, attempts = self._send(http, "POST", "/v1/credits", json=body,
                                                headers=self._bearer(ADMIN, f"soak-credit-{uuid.uuid4().hex}"))
             return self._outcome("credit", status, out, attempts, str(out.get("id", "")) if status < 300 else "")
         finally:
@@ -259,11 +259,11 @@ class Load:
     def _redeem(self, http: Any, rng: random.Random) -> Outcome:
         i, v = self._volunteer(rng)
         try:
-            status, shown, attempts = self._send(http, "redeem", "GET", "/v1/me/pay-code", headers=self._bearer(v["token"]))
+            status, shown, attempts = self._send(http, "GET", "/v1/me/pay-code", headers=self._bearer(v["token"]))
             if status != 200:
                 return self._outcome("redeem", status, shown, attempts)
             shop = rng.choice(self.seed["merchants"])
-            status, out, more = self._send(http, "redeem", "POST", "/v1/redemptions",
+            status, out, more = self._send(http, "POST", "/v1/redemptions",
                                            json={"pay_code": shown["code"], "points": rng.randint(1, 5)},
                                            headers=self._bearer(shop, f"soak-redeem-{uuid.uuid4().hex}"))
             if status == 201:
@@ -278,7 +278,7 @@ class Load:
             target = self.redeemed.pop(rng.randrange(len(self.redeemed))) if self.redeemed else None
         if target is None:
             return self._read(http, rng)
-        status, out, attempts = self._send(http, "reverse", "POST", f"/v1/redemptions/{target}/reversal",
+        status, out, attempts = self._send(http, "POST", f"/v1/redemptions/{target}/reversal",
                                            json={"reason": "顾客退货"}, headers=self._bearer(ADMIN, f"soak-reverse-{target}"))
         return self._outcome("reverse", status, out, attempts, str(out.get("reversed_by") or "") if status < 300 else "")
 
@@ -290,7 +290,7 @@ class Load:
                 return Outcome("scan", 409, "soak_no_activity_left", 0.0, 0)
             activity = self.seed["activities"][k]
             code = self._activity_code(http, activity)
-            status, out, attempts = self._send(http, "scan", "POST", "/v1/scans", json={"code": code}, headers=self._bearer(v["token"]))
+            status, out, attempts = self._send(http, "POST", "/v1/scans", json={"code": code}, headers=self._bearer(v["token"]))
             if status == 200 or status == 201:
                 self.scan_at[i] += 1
             credited = str((out.get("attendance") or {}).get("transaction_id") or "") if status < 300 else ""
@@ -304,7 +304,7 @@ class Load:
         with self.lock:
             code, fetched = self.codes.get(activity, ("", 0.0))
         if time.monotonic() - fetched > CODE_SECONDS:
-            status, out, _ = self._send(http, "scan", "GET", f"/v1/activities/{activity}/qr",
+            status, out, _ = self._send(http, "GET", f"/v1/activities/{activity}/qr",
                                         params={"format": "json"}, headers=self._bearer(ADMIN))
             code = str(out.get("code")) if status == 200 else "unavailable"
             with self.lock:
@@ -315,7 +315,7 @@ class Load:
         people = rng.sample(self.seed["volunteers"], 20)
         text = "volunteer_id,points\n" + "".join(f"{p['id']},{rng.randint(1, 5)}\n" for p in people)
         status, out, attempts = self._send(
-            http, "batch", "POST", "/v1/batches", params={"unit_id": self.seed["street"], "title": "soak 公益日"},
+            http, "POST", "/v1/batches", params={"unit_id": self.seed["street"], "title": "soak 公益日"},
             content=text.encode(), headers={**self._bearer(ADMIN, f"soak-batch-{uuid.uuid4().hex}"), "Content-Type": "text/csv"},
         )
         if status in (200, 201, 202):
