@@ -88,6 +88,17 @@ class LedgerTotals:
     def by_invariant(self) -> Counter[int]:
         return Counter(v.invariant for v in self.violations)
 
+    def take_totals(self, replay: Any) -> None:
+        """The figures a finished replay (``ops.replay``) adds up."""
+        self.events = replay.events
+        self.transactions = replay.transactions
+        self.reversals = replay.reversals
+        self.accounts = len(replay.accounts)
+        self.volunteer_accounts = replay.volunteer_accounts()
+        self.points_held = replay.points_held()
+        self.points_issued = replay.points_issued()
+        self.points_redeemed = replay.points_redeemed()
+
     def add(self, invariant: int, message: str) -> None:
         self.violations.append(Violation(invariant, message))
 
@@ -139,14 +150,7 @@ def verify(services: Services, *, catch_up_first: bool = True) -> VerifyReport:
              postgres=postgres)
     replay.finish()
     report.timings["pass"] = time.perf_counter() - t0
-    report.events = replay.events
-    report.transactions = replay.transactions
-    report.reversals = replay.reversals
-    report.accounts = len(replay.accounts)
-    report.volunteer_accounts = replay.volunteer_accounts()
-    report.points_held = replay.points_held()
-    report.points_issued = replay.points_issued()
-    report.points_redeemed = replay.points_redeemed()
+    report.take_totals(replay)
     t0 = time.perf_counter()
     _check_line_key_table(services, report, replay.line_keys)
     _check_balances(services, report, replay.accounts)

@@ -122,14 +122,7 @@ def verify_file(path: Path) -> FileReport:
         if header is not None:
             _walk(f, header, report, replay, path)
     replay.finish()
-    report.events = replay.events
-    report.transactions = replay.transactions
-    report.reversals = replay.reversals
-    report.accounts = len(replay.accounts)
-    report.volunteer_accounts = replay.volunteer_accounts()
-    report.points_held = replay.points_held()
-    report.points_issued = replay.points_issued()
-    report.points_redeemed = replay.points_redeemed()
+    report.take_totals(replay)
     report.seconds = time.perf_counter() - started
     return report
 
