@@ -262,14 +262,6 @@ class PgCluster:
                     raise
                 time.sleep(0.1)
 
-    def replay_lag(self) -> float | None:
-        """On a standby: seconds since the last replayed transaction (None when not a standby)."""
-        with psycopg.connect(self.url(), autocommit=True, connect_timeout=5) as conn:
-            row = conn.execute(
-                "SELECT pg_is_in_recovery(), extract(epoch FROM now() - pg_last_xact_replay_timestamp())"
-            ).fetchone()
-        return None if row is None or not row[0] else (float(row[1]) if row[1] is not None else 0.0)
-
     # ------------------------------------------------------------------ databases
 
     def create_database(self, name: str | None = None) -> str:

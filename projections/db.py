@@ -158,12 +158,10 @@ class Database:
         assert self.standbys is not None
         with self.standbys.connection(route, _applied) as conn:
             if conn is None:
-                route.source = "primary"
                 self.standbys.count("primary")
                 with self.transaction(write=False) as tx:
                     yield tx
                 return
-            route.source = "standby"
             self.standbys.count("standby")
             with conn.transaction(force_rollback=True):
                 yield Tx(conn.cursor(), sqlite=False)

@@ -39,7 +39,6 @@ class ReadRoute:
     active: bool = False
     floor: int = 0
     projections: tuple[str, ...] = ()
-    source: str = "primary"  # where the last read went (for headers, metrics and tests)
 
 
 read_route: ContextVar[ReadRoute | None] = ContextVar("moralbank_read_route", default=None)
